@@ -1,0 +1,3 @@
+from ptrain.cli.main import run
+
+run()
