@@ -133,7 +133,9 @@ class Config(Strict):
     @classmethod
     def _supported(cls, v: int) -> int:
         if v != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {v} is not supported; this ptrain reads {SCHEMA_VERSION}")
+            raise ValueError(
+                f"schema_version {v} is not supported; this ptrain reads {SCHEMA_VERSION}"
+            )
         return v
 
     def optimizer(self) -> ModelSettings:
@@ -225,4 +227,6 @@ def load_config(root: Path) -> Config:
 
     path = Path(root) / CONFIG_FILE
     doc = load_roundtrip(path.read_text(), CONFIG_FILE) or {}
-    return validate_document(Config, doc, CONFIG_FILE, "fix ptrain.yaml; `ptrain init` writes the defaults")
+    return validate_document(
+        Config, doc, CONFIG_FILE, "fix ptrain.yaml; `ptrain init` writes the defaults"
+    )

@@ -1,0 +1,70 @@
+"""The ``ptrain`` command line: parse, call one service, render. Nothing heavy is imported here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer.core import TyperGroup
+
+from ptrain.errors import PtrainError
+
+
+class _Root(TyperGroup):
+    """The one place that turns PtrainError into a red line on stderr and exit code 1."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PtrainError as exc:
+            from ptrain.cli.output import error_line
+
+            error_line(exc.message, exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_Root,
+    name="ptrain",
+    help="A git-native prompt repository that trains its own prompts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    repo: str = typer.Option(
+        None,
+        "--repo",
+        "-C",
+        envvar="PTRAIN_REPO",
+        help="Prompt repository to work in (default: here).",
+    ),
+) -> None:
+    from ptrain.cli import state
+
+    state.REPO_PATH = repo or "."
+
+
+def _register() -> None:
+    from ptrain.cli import prompt, repo_cmds
+
+    app.add_typer(prompt.app, name="prompt", help="Create, version, deploy and roll back prompts.")
+    repo_cmds.register(app)
+
+
+_register()
+
+
+def run() -> None:
+    try:
+        app()
+    except PtrainError as exc:  # raised outside a command (e.g. while parsing)
+        from ptrain.cli.output import error_line
+
+        error_line(exc.message, exc.hint)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,56 @@
+"""Rendering helpers shared by the CLI commands: JSON for scripts, rich tables for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+_console = None
+_err = None
+
+
+def console():
+    global _console
+    if _console is None:
+        from rich.console import Console
+
+        _console = Console(highlight=False, soft_wrap=True)
+    return _console
+
+
+def err_console():
+    global _err
+    if _err is None:
+        from rich.console import Console
+
+        _err = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _err
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, show_edge=False, header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    console().print(t)
+
+
+def info(msg: str) -> None:
+    console().print(msg, markup=False) if "[" in msg and "[/" not in msg else console().print(msg)
+
+
+def error_line(message: str, hint: str | None) -> None:
+    from rich.markup import escape
+
+    text = f"[red]error:[/red] {escape(message)}"
+    if hint:
+        text += f" [dim]— {escape(hint)}[/dim]"
+    err_console().print(text)

@@ -1,0 +1,260 @@
+"""``ptrain prompt ...``: versions are commits, deploys and rollbacks move tags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ptrain.cli.output import console, emit_json, info, table
+from ptrain.cli.state import open_repo
+from ptrain.errors import PtrainError
+
+app = typer.Typer(no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def _read_file(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise PtrainError(f"{path} does not exist", "pass the path of a prompt YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PtrainError(
+            f"cannot read {path}: {exc.__class__.__name__}", "pass a readable UTF-8 YAML file"
+        ) from None
+
+
+@app.command()
+def create(
+    name: str = typer.Argument(..., help="Prompt name, e.g. support/triage."),
+    file: Path = typer.Option(None, "--file", "-f", help="YAML file with the prompt."),
+    template: str = typer.Option(
+        None, "--template", "-t", help="A single template, e.g. 'Summarise: {text}'."
+    ),
+    type_: str = typer.Option(
+        "system", "--type", help="system or user: the role the template plays."
+    ),
+    description: str = typer.Option("", "--description", "-d"),
+    message: str = typer.Option(None, "-m", "--message", help="Commit message."),
+    json_out: bool = JSON,
+) -> None:
+    """Create a prompt: one commit that adds prompts/NAME.yaml."""
+    from ptrain.prompts import new_prompt_yaml
+
+    if (file is None) == (template is None):
+        raise PtrainError(
+            "give exactly one of --file or --template", "e.g. --template 'Summarise: {text}'"
+        )
+    text = _read_file(file) if file else new_prompt_yaml(template, type_, description)
+    v = open_repo().create(name, text, message)
+    emit_json(v.to_dict()) if json_out else info(f"Created {name} v{v.number} ({v.short})")
+
+
+@app.command()
+def update(
+    name: str,
+    file: Path = typer.Option(
+        None, "--file", "-f", help="New content; omit to commit your edit of the prompt file."
+    ),
+    message: str = typer.Option(None, "-m", "--message"),
+    json_out: bool = JSON,
+) -> None:
+    """Commit a new version of a prompt (only that prompt's file)."""
+    v = open_repo().update(name, _read_file(file) if file else None, message)
+    emit_json(v.to_dict()) if json_out else info(f"Updated {name} to v{v.number} ({v.short})")
+
+
+@app.command()
+def versions(name: str, json_out: bool = JSON) -> None:
+    """Every version of a prompt: number, sha, date, author, message, where it is deployed."""
+    vs = open_repo().versions(name)
+    if json_out:
+        emit_json([v.to_dict() for v in vs])
+        return
+    table(
+        ["#", "commit", "date", "author", "message", "deployed"],
+        [
+            [
+                f"v{v.number}",
+                v.short,
+                v.date[:19].replace("T", " "),
+                v.author.split(" <")[0],
+                v.message,
+                ", ".join(v.envs),
+            ]
+            for v in vs
+        ],
+        title=name,
+    )
+
+
+@app.command()
+def show(
+    name: str,
+    version: str = typer.Option(None, "--version", "-v", help="Number (3, v3), sha, or git rev."),
+    env: str = typer.Option(None, "--env", "-e", help="Show what this env runs."),
+    json_out: bool = JSON,
+) -> None:
+    """Print a prompt file at a version (default: the latest)."""
+    repo = open_repo()
+    v = repo.resolve(name, version, env)
+    text = repo.read_text(name, v.commit)
+    if json_out:
+        from ptrain.storage.yamlio import load_safe
+
+        emit_json({**v.to_dict(), "env": env, "prompt": load_safe(text)})
+        return
+    console().print(f"[dim]# {name} {v.label()} ({v.short}){' @ ' + env if env else ''}[/dim]")
+    console().print(text, markup=False, end="")
+
+
+@app.command()
+def diff(name: str, a: str, b: str = typer.Argument("latest")) -> None:
+    """Unified diff of a prompt between two versions."""
+    text = open_repo().diff(name, a, b)
+    console().print(text or "(no differences)", markup=False, end="" if text else "\n")
+
+
+@app.command("list")
+def list_(json_out: bool = JSON) -> None:
+    """Every prompt with its latest version and what each env runs."""
+    repo = open_repo()
+    all_v = repo.all_versions()
+    envs = repo.config.envs
+    deployed = repo._deployed_commits()
+    rows, data = [], []
+    for name in repo.prompt_names():
+        vs = all_v.get(name, [])
+        by_commit = {v.commit: v for v in vs}
+        latest = vs[-1] if vs else None
+        where = {}
+        for e in envs:
+            sha = deployed.get((name, e))
+            where[e] = (by_commit[sha].label() if sha in by_commit else sha[:8]) if sha else None
+        data.append(
+            {
+                "name": name,
+                "latest": latest.number if latest else None,
+                "commit": latest.commit if latest else None,
+                "envs": where,
+            }
+        )
+        rows.append([name, latest.label() if latest else "-", *[where[e] or "-" for e in envs]])
+    if json_out:
+        emit_json(data)
+    elif rows:
+        table(["prompt", "latest", *envs], rows)
+    else:
+        info("no prompts yet — create one with `ptrain prompt create NAME --template '...'`")
+
+
+@app.command()
+def deploy(
+    name: str,
+    version: str = typer.Argument(..., help="Version to deploy: number, sha or git rev."),
+    env: str = typer.Option("production", "--env", "-e"),
+    reason: str = typer.Option("", "--reason", "-m", help="Why (kept in the deploy history)."),
+    json_out: bool = JSON,
+) -> None:
+    """Move the env's deploy tag to a version (compare-and-swap; history kept as tags)."""
+    rec = open_repo().deploy(name, version, env, reason)
+    emit_json(rec.to_dict()) if json_out else info(_moved(rec))
+
+
+@app.command()
+def rollback(
+    name: str,
+    env: str = typer.Option("production", "--env", "-e"),
+    reason: str = typer.Option("", "--reason", "-m"),
+    json_out: bool = JSON,
+) -> None:
+    """Move the env's deploy tag back to the previously deployed version."""
+    rec = open_repo().rollback(name, env, reason)
+    emit_json(rec.to_dict()) if json_out else info(_moved(rec))
+
+
+def _moved(rec) -> str:
+    def lab(n, c):
+        return f"v{n}" if n else (c[:8] if c else "nothing")
+
+    return (
+        f"{rec.action}: {rec.prompt} in {rec.env} {lab(rec.from_version, rec.from_commit)} → "
+        f"{lab(rec.to_version, rec.to_commit)} (tag ptrain/{rec.prompt}@{rec.env}, record {rec.tag})"
+    )
+
+
+@app.command()
+def history(
+    name: str,
+    env: str = typer.Option(None, "--env", "-e", help="Only this env."),
+    json_out: bool = JSON,
+) -> None:
+    """Deploy history: who moved which env from which version to which, when and why."""
+    recs = open_repo().history(name, env)
+    if json_out:
+        emit_json([r.to_dict() for r in recs])
+        return
+    table(
+        ["#", "env", "action", "from", "to", "by", "at", "reason"],
+        [
+            [
+                r.seq,
+                r.env,
+                r.action,
+                f"v{r.from_version}" if r.from_version else (r.from_commit or "-")[:8],
+                f"v{r.to_version}" if r.to_version else r.to_commit[:8],
+                r.by.split(" <")[0],
+                r.at,
+                r.reason,
+            ]
+            for r in recs
+        ],
+        title=f"{name} deploys",
+    )
+
+
+@app.command()
+def export(
+    dest: Path = typer.Argument(..., help="Folder to write into."),
+    env: str = typer.Option("production", "--env", "-e"),
+    fmt: str = typer.Option("yaml", "--format", help="yaml or json"),
+    json_out: bool = JSON,
+) -> None:
+    """Write the deployed version of every prompt to DEST (for apps without git at runtime)."""
+    written = open_repo().export(dest, env, fmt)
+    emit_json([str(p) for p in written]) if json_out else info(
+        f"exported {len(written)} prompts ({env}) to {dest}"
+    )
+
+
+@app.command()
+def validate(
+    paths: list[Path] = typer.Argument(
+        None, help="Files to check (default: every prompt and ptrain.yaml)."
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Check prompt files (and ptrain.yaml): schema, unknown keys, template vs. variables."""
+    from ptrain.repo import validate_paths
+
+    if paths:
+        problems = validate_paths([p for p in paths if p.suffix in (".yaml", ".yml")])
+        checked = len(paths)
+    else:
+        repo = open_repo()
+        files = sorted((repo.root / repo.prompts_dir).rglob("*.y*ml")) + [repo.root / "ptrain.yaml"]
+        problems = validate_paths(files, repo.root)
+        checked = len(files)
+    if json_out:
+        emit_json({"checked": checked, "problems": problems})
+    else:
+        from ptrain.cli.output import err_console
+
+        for p in problems:
+            err_console().print(f"[red]✗[/red] {p}", markup=True, highlight=False)
+        if not problems:
+            info(f"{checked} file(s) OK")
+    if problems:
+        raise typer.Exit(1)

@@ -1,0 +1,62 @@
+"""Top-level repository commands: init, sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ptrain.cli.output import emit_json, info
+from ptrain.cli.state import open_repo
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("sync")(sync)
+
+
+def init(
+    path: Path = typer.Argument(
+        Path("."), help="Repository to make a prompt repo (created if missing)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Make a git repository (new or existing) a prompt repository. Safe to run again."""
+    from ptrain.initialize import init as do_init
+
+    res = do_init(path)
+    if json_out:
+        emit_json(
+            {
+                "root": str(res.root),
+                "created_repo": res.created_repo,
+                "written": res.written,
+                "commit": res.commit,
+            }
+        )
+        return
+    if res.written:
+        info(
+            f"Initialised prompt repo in {res.root} ({', '.join(res.written)}; commit {res.commit[:8]})"
+        )
+    else:
+        info(f"{res.root} is already a prompt repo; nothing to do")
+
+
+def sync(
+    remote: str = typer.Argument("origin", help="Git remote to exchange deploy tags with."),
+    no_push: bool = typer.Option(False, "--no-push", help="Only fetch."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fetch and push deploy tags (moved tags included) and deploy history."""
+    from ptrain.sync import sync as do_sync
+
+    res = do_sync(open_repo().git, remote, push=not no_push)
+    if json_out:
+        emit_json(res.__dict__)
+        return
+    info(f"sync with {remote}: {len(res.fetched)} fetched, {len(res.pushed)} pushed")
+    for r in res.fetched:
+        info(f"  ← {r}")
+    for r in res.pushed:
+        info(f"  → {r}")

@@ -1,0 +1,11 @@
+"""Process-wide CLI state set by the root callback (the ``--repo/-C`` option)."""
+
+from __future__ import annotations
+
+REPO_PATH = "."
+
+
+def open_repo():
+    from ptrain.repo import PromptRepo
+
+    return PromptRepo(REPO_PATH)

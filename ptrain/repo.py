@@ -1,0 +1,683 @@
+"""PromptRepo: prompts as YAML files, versions as commits, deploys and rollbacks as tags.
+
+This is the service layer for the prompt repository. It takes explicit arguments and returns
+data; it never prints. The CLI (``ptrain/cli``) and applications (``from ptrain import
+PromptRepo``) both call it. Git formats are described in :mod:`ptrain.storage.git`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ptrain.config import CONFIG_FILE, Config, load_config
+from ptrain.errors import (
+    ConcurrentUpdate,
+    GitStateError,
+    NotAPromptRepo,
+    PromptNotFound,
+    PtrainError,
+    ValidationError,
+    VersionNotFound,
+)
+from ptrain.prompts import LoadedPrompt, PromptSpec, parse_prompt, prompt_problems
+from ptrain.storage.git import DEPLOY_TAG_PREFIX, RECORD_TAG_PREFIX, ZERO, Git, GitError
+from ptrain.storage.yamlio import atomic_write, load_roundtrip, load_safe
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-]*)*$")
+_ENV_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+@dataclass
+class Version:
+    name: str
+    number: int | None
+    commit: str
+    date: str = ""
+    author: str = ""
+    message: str = ""
+    envs: list[str] = field(default_factory=list)
+
+    @property
+    def short(self) -> str:
+        return self.commit[:8]
+
+    def label(self) -> str:
+        return f"v{self.number}" if self.number else self.short
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "short": self.short}
+
+
+@dataclass
+class DeployRecord:
+    seq: int
+    prompt: str
+    env: str
+    action: str
+    to_commit: str
+    to_version: int | None
+    from_commit: str | None
+    from_version: int | None
+    by: str
+    at: str
+    reason: str
+    previous: int | None = None  # deploy: the record beneath this one on the rollback stack
+    restores: int | None = None  # rollback: the record whose state this restores
+    tag: str = ""
+
+    @property
+    def effective(self) -> int:
+        return self.restores if self.action == "rollback" and self.restores else self.seq
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_name(name: str) -> str:
+    if not _NAME_RE.match(name or ""):
+        raise PtrainError(
+            f"invalid prompt name {name!r}",
+            "use lowercase letters, digits, '-' and '_', with '/' for folders (e.g. support/triage)",
+        )
+    return name
+
+
+def deploy_ref(name: str, env: str) -> str:
+    return f"{DEPLOY_TAG_PREFIX}{name}@{env}"
+
+
+def record_prefix(name: str, env: str) -> str:
+    return f"{RECORD_TAG_PREFIX}{name}@{env}/"
+
+
+class PromptRepo:
+    """A prompt repository: a git repo (work tree or bare mirror) with a ``ptrain.yaml``."""
+
+    def __init__(self, path: str | os.PathLike = "."):
+        self.git = Git.discover(Path(path))
+        self.root = self.git.work_tree or self.git.git_dir
+        if self.git.bare:
+            if self.git.show_file("HEAD", CONFIG_FILE) is None:
+                raise NotAPromptRepo(
+                    f"{self.root} has no {CONFIG_FILE} on HEAD",
+                    "run `ptrain init` in a clone and push",
+                )
+        elif not (self.root / CONFIG_FILE).exists():
+            raise NotAPromptRepo(
+                f"{self.root} is not a prompt repo (no {CONFIG_FILE})",
+                f"run `ptrain init {self.root}`",
+            )
+        self._config: Config | None = None
+        self._runtime_cache: dict[tuple[str, str], LoadedPrompt] = {}
+
+    # -- configuration ------------------------------------------------------------------------
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            if self.git.bare:
+                from ptrain.schema import validate_document
+
+                doc = load_roundtrip(self.git.show_file("HEAD", CONFIG_FILE).decode(), CONFIG_FILE)
+                self._config = validate_document(Config, doc or {}, CONFIG_FILE, "fix ptrain.yaml")
+            else:
+                self._config = load_config(self.root)
+        return self._config
+
+    @property
+    def prompts_dir(self) -> str:
+        return self.config.prompts_dir.strip("/")
+
+    def prompt_path(self, name: str) -> str:
+        return f"{self.prompts_dir}/{check_name(name)}.yaml"
+
+    def name_of(self, path: str) -> str | None:
+        prefix = self.prompts_dir + "/"
+        if path.startswith(prefix) and path.endswith((".yaml", ".yml")):
+            return path[len(prefix) :].rsplit(".", 1)[0]
+        return None
+
+    def check_env(self, env: str) -> str:
+        if not _ENV_RE.match(env or ""):
+            raise PtrainError(
+                f"invalid env name {env!r}", "use lowercase letters, digits, '-' and '_'"
+            )
+        if env not in self.config.envs:
+            raise PtrainError(
+                f"unknown env {env!r}; this repo has {', '.join(self.config.envs)}",
+                "use one of those or add it to `envs` in ptrain.yaml",
+            )
+        return env
+
+    # -- reading --------------------------------------------------------------------------
+    def prompt_names(self, rev: str = "HEAD") -> list[str]:
+        names = [self.name_of(p) for p in self.git.ls_files(rev, self.prompts_dir)]
+        return sorted(n for n in names if n)
+
+    def _require_history(self) -> None:
+        if self.git.is_shallow():
+            raise GitStateError(
+                "this is a shallow clone, so version numbers would be wrong",
+                "run `git fetch --unshallow --tags` (in CI: actions/checkout with fetch-depth: 0)",
+            )
+
+    def versions(self, name: str) -> list[Version]:
+        """Every commit on HEAD that touched the prompt's file, numbered 1..N oldest first."""
+        path = self.prompt_path(name)
+        self._require_history()
+        commits = self.git.log_file_commits([path])
+        if not commits:
+            raise PromptNotFound(f"no prompt named {name!r}", "see `ptrain prompt list`")
+        deployed = self._deployed_commits()
+        out = []
+        for i, c in enumerate(reversed(commits), start=1):
+            envs = sorted(e for (n, e), sha in deployed.items() if n == name and sha == c["commit"])
+            out.append(Version(name, i, c["commit"], c["date"], c["author"], c["message"], envs))
+        return out
+
+    def all_versions(self) -> dict[str, list[Version]]:
+        """Versions of every prompt from a single ``git log`` (for list/status views)."""
+        self._require_history()
+        per: dict[str, list[dict]] = {}
+        for c in self.git.log_file_commits([self.prompts_dir]):
+            for f in c["files"]:
+                n = self.name_of(f)
+                if n:
+                    per.setdefault(n, []).append(c)
+        deployed = self._deployed_commits()
+        out: dict[str, list[Version]] = {}
+        for n, commits in per.items():
+            vs = []
+            for i, c in enumerate(reversed(commits), start=1):
+                envs = sorted(
+                    e for (nn, e), sha in deployed.items() if nn == n and sha == c["commit"]
+                )
+                vs.append(Version(n, i, c["commit"], c["date"], c["author"], c["message"], envs))
+            out[n] = vs
+        return out
+
+    def _deployed_commits(self) -> dict[tuple[str, str], str]:
+        """(prompt, env) -> deployed commit, from one for-each-ref call."""
+        out = {}
+        for line in self.git.for_each_ref(
+            DEPLOY_TAG_PREFIX, "%(refname)%00%(*objectname)%00%(objectname)"
+        ):
+            ref, peeled, obj = line.split("\x00")
+            name, _, env = ref[len(DEPLOY_TAG_PREFIX) :].rpartition("@")
+            out[(name, env)] = peeled or obj
+        return out
+
+    def deployed(self, name: str, env: str) -> Version | None:
+        sha = self.git.rev_parse(f"{deploy_ref(name, env)}^{{commit}}")
+        if sha is None:
+            return None
+        return self._version_of_commit(name, sha)
+
+    def _version_of_commit(self, name: str, sha: str) -> Version:
+        try:
+            for v in self.versions(name):
+                if v.commit == sha:
+                    return v
+        except PromptNotFound:
+            pass
+        return Version(name, None, sha)
+
+    def resolve(
+        self, name: str, version: str | int | None = None, env: str | None = None
+    ) -> Version:
+        """A version by number (3, 'v3'), commit sha (prefix), any git rev, or deployed env."""
+        check_name(name)
+        if env is not None and version is not None:
+            raise PtrainError("give a version or an env, not both", "drop --env or --version")
+        if env is not None:
+            self.check_env(env)
+            v = self.deployed(name, env)
+            if v is None:
+                raise VersionNotFound(
+                    f"{name} is not deployed to {env}",
+                    f"run `ptrain prompt deploy {name} VERSION --env {env}`",
+                )
+            return v
+        versions = self.versions(name)
+        if version is None or str(version) in ("latest", "HEAD"):
+            return versions[-1]
+        spec = str(version)
+        m = re.fullmatch(r"v?(\d{1,6})", spec)
+        if m and len(spec) < 7:
+            n = int(m.group(1))
+            if 1 <= n <= len(versions):
+                return versions[n - 1]
+            raise VersionNotFound(
+                f"{name} has no version {n} (it has 1..{len(versions)})",
+                f"see `ptrain prompt versions {name}`",
+            )
+        if re.fullmatch(r"[0-9a-f]{4,40}", spec):
+            hits = [v for v in versions if v.commit.startswith(spec)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise VersionNotFound(
+                    f"{spec} is ambiguous for {name}", "give more characters of the sha"
+                )
+        sha = self.git.rev_parse(f"{spec}^{{commit}}")
+        if sha is None or self.git.show_file(sha, self.prompt_path(name)) is None:
+            raise VersionNotFound(
+                f"{name} has no version {spec!r}", f"see `ptrain prompt versions {name}`"
+            )
+        return next((v for v in versions if v.commit == sha), Version(name, None, sha))
+
+    def read_text(self, name: str, commit: str) -> str:
+        data = self.git.show_file(commit, self.prompt_path(name))
+        if data is None:
+            raise PromptNotFound(
+                f"{name} does not exist at {commit[:8]}", "see `ptrain prompt versions`"
+            )
+        return data.decode()
+
+    def load(
+        self, name: str, version: str | int | None = None, env: str | None = None
+    ) -> LoadedPrompt:
+        v = self.resolve(name, version, env)
+        spec = parse_prompt(
+            load_roundtrip(self.read_text(name, v.commit), self.prompt_path(name)),
+            self.prompt_path(name),
+        )
+        return LoadedPrompt(name, spec, v.commit, v.number, env)
+
+    def get(
+        self,
+        name: str,
+        env: str = "production",
+        version: str | int | None = None,
+        unit_id: str | None = None,
+    ) -> LoadedPrompt:
+        """Runtime loading: the prompt deployed to ``env`` (or a given version).
+
+        Cached by the deploy tag's value, so a repeated call reads one small ref file and does
+        a dictionary lookup; a moved tag is seen on the next call. Works on bare mirrors.
+        """
+        if version is not None:
+            key = ("v", f"{name}@{version}")
+            hit = self._runtime_cache.get(key)
+            if hit is None:
+                hit = self._runtime_cache[key] = self.load(name, version)
+            return hit
+        ref = f"{DEPLOY_TAG_PREFIX}{name}@{env}"
+        value = self.git.read_ref_fast(ref)
+        if value is None:
+            raise VersionNotFound(
+                f"{name} is not deployed to {env}",
+                f"run `ptrain prompt deploy {name} VERSION --env {env}`",
+            )
+        hit = self._runtime_cache.get((ref, value))
+        if hit is not None:
+            return hit
+        tag, blob = self.git.cat_batch([value, f"{value}^{{commit}}:{self.prompt_path(name)}"])
+        if tag is None or blob is None:
+            raise VersionNotFound(f"{name}@{env} points at a missing object", "run `ptrain sync`")
+        meta = _parse_record_text(tag[2].decode()) if tag[1] == "tag" else {}
+        commit = meta.get("to_commit") or (value if tag[1] == "commit" else "")
+        spec = PromptSpec.model_validate(load_safe(blob[2], self.prompt_path(name)))
+        num = meta.get("to_version")
+        prompt = LoadedPrompt(name, spec, commit, int(num) if num and num != "-" else None, env)
+        self._runtime_cache[(ref, value)] = prompt
+        return prompt
+
+    def diff(self, name: str, a: str | int, b: str | int) -> str:
+        va, vb = self.resolve(name, a), self.resolve(name, b)
+        path = self.prompt_path(name)
+        old = self.read_text(name, va.commit).splitlines(keepends=True)
+        new = self.read_text(name, vb.commit).splitlines(keepends=True)
+        return "".join(
+            difflib.unified_diff(old, new, f"{path}@{va.label()}", f"{path}@{vb.label()}")
+        )
+
+    # -- writing prompt files -----------------------------------------------------------------
+    def _writable(self) -> None:
+        if self.git.bare:
+            raise GitStateError(
+                "this is a bare repository", "run the command in a clone with a work tree"
+            )
+        if self.git.current_branch() is None:
+            raise GitStateError(
+                "HEAD is detached, so a new version would be on no branch",
+                "check out a branch first (`git switch main`)",
+            )
+
+    def _commit_and_write(self, files: dict[str, bytes | None], message: str) -> str:
+        """One transaction: write the work-tree files and commit exactly them, or neither."""
+        self._writable()
+        with self.git.lock():
+            old = {}
+            for rel in files:
+                p = self.root / rel
+                old[rel] = p.read_bytes() if p.exists() else None
+            try:
+                for rel, data in files.items():
+                    if data is None:
+                        (self.root / rel).unlink(missing_ok=True)
+                    else:
+                        atomic_write(self.root / rel, data)
+                commit = self.git.commit_files(files, message)
+            except BaseException:
+                for rel, data in old.items():
+                    if data is None:
+                        (self.root / rel).unlink(missing_ok=True)
+                    else:
+                        atomic_write(self.root / rel, data)
+                raise
+            self.git.sync_index(list(files))
+            return commit
+
+    def _check_content(self, name: str, text: str) -> PromptSpec:
+        path = self.prompt_path(name)
+        return parse_prompt(load_roundtrip(text, path), path)
+
+    def create(self, name: str, text: str, message: str | None = None) -> Version:
+        path = self.prompt_path(name)
+        if (self.root / path).exists() or self.git.show_file("HEAD", path) is not None:
+            raise PtrainError(
+                f"prompt {name} already exists", f"use `ptrain prompt update {name} --file F`"
+            )
+        self._check_collisions(name)
+        self._check_content(name, text)
+        self._commit_and_write({path: text.encode()}, message or f"Create prompt {name}")
+        return self.versions(name)[-1]
+
+    def _check_collisions(self, name: str) -> None:
+        for other in self.prompt_names():
+            if other.startswith(name + "/") or name.startswith(other + "/"):
+                raise PtrainError(
+                    f"prompt {name} would clash with {other} (a prompt cannot also be a folder)",
+                    "choose another name",
+                )
+
+    def update(self, name: str, text: str | None = None, message: str | None = None) -> Version:
+        """A new version: ``text`` replaces the file; None commits the work-tree edit of it."""
+        path = self.prompt_path(name)
+        head = self.git.show_file("HEAD", path)
+        if head is None:
+            raise PromptNotFound(
+                f"no prompt named {name!r}", f"create it with `ptrain prompt create {name}`"
+            )
+        work = self.root / path
+        current = work.read_bytes() if work.exists() else None
+        if text is None:
+            if current is None or current == head:
+                raise PtrainError(
+                    f"{path} has no uncommitted changes",
+                    f"edit it or pass --file to `ptrain prompt update {name}`",
+                )
+            text = current.decode()
+        elif current is not None and current != head and current != text.encode():
+            raise GitStateError(
+                f"{path} has uncommitted changes that this update would overwrite",
+                f"commit them (`ptrain prompt update {name}`) or discard them (`git checkout -- {path}`)",
+            )
+        if text.encode() == head:
+            raise PtrainError(
+                f"the new content of {name} is identical to its latest version",
+                "change something first",
+            )
+        self._check_content(name, text)
+        self._commit_and_write({path: text.encode()}, message or f"Update prompt {name}")
+        return self.versions(name)[-1]
+
+    # -- deploys ----------------------------------------------------------------------------
+    def history(self, name: str, env: str | None = None) -> list[DeployRecord]:
+        """Deploy records (oldest first) of one prompt in one env, or in all envs."""
+        check_name(name)
+        prefixes = [record_prefix(name, env)] if env else [f"{RECORD_TAG_PREFIX}{name}@*/*"]
+        out = []
+        for prefix in prefixes:
+            for ref, body in self._records(prefix):
+                rec = _record_from(ref, body)
+                if rec and rec.prompt == name and (env is None or rec.env == env):
+                    out.append(rec)
+        out.sort(key=lambda r: (r.at, r.seq))
+        if env:
+            out.sort(key=lambda r: r.seq)
+        return out
+
+    def _records(self, prefix: str) -> list[tuple[str, str]]:
+        fmt = "%(refname)%00%(contents)%1e"
+        raw = self.git.out("for-each-ref", f"--format={fmt}", prefix)
+        out = []
+        for chunk in raw.split("\x1e"):
+            chunk = chunk.lstrip("\n")
+            if chunk:
+                ref, _, body = chunk.partition("\x00")
+                out.append((ref, body))
+        return out
+
+    def deploy(
+        self, name: str, version: str | int, env: str = "production", reason: str = ""
+    ) -> DeployRecord:
+        self.check_env(env)
+        target = self.resolve(name, version)
+        self._check_content(name, self.read_text(name, target.commit))
+        return self._move(name, env, target, "deploy", reason)
+
+    def rollback(self, name: str, env: str = "production", reason: str = "") -> DeployRecord:
+        self.check_env(env)
+        records = self.history(name, env)
+        if not records:
+            raise VersionNotFound(
+                f"{name} was never deployed to {env}",
+                f"run `ptrain prompt deploy {name} VERSION --env {env}`",
+            )
+        by_seq = {r.seq: r for r in records}
+        live = by_seq.get(records[-1].effective, records[-1])
+        below = by_seq.get(live.previous) if live.previous else None
+        if below is None:
+            raise PtrainError(
+                f"{name} in {env} has no earlier deploy to roll back to",
+                f"deploy a version explicitly: `ptrain prompt deploy {name} VERSION --env {env}`",
+            )
+        target = self._version_of_commit(name, below.to_commit)
+        return self._move(name, env, target, "rollback", reason, restores=below.seq)
+
+    def _move(
+        self,
+        name: str,
+        env: str,
+        target: Version,
+        action: str,
+        reason: str,
+        restores: int | None = None,
+    ) -> DeployRecord:
+        ref = deploy_ref(name, env)
+        old_obj = self.git.rev_parse(ref)
+        records = self.history(name, env)
+        current = records[-1] if records else None
+        if action == "deploy" and current and current.to_commit == target.commit:
+            raise PtrainError(
+                f"{name} {target.label()} is already deployed to {env}", "nothing to do"
+            )
+        from_v = self._version_of_commit(name, current.to_commit) if current else None
+        seq = (current.seq if current else 0) + 1
+        rec = DeployRecord(
+            seq=seq,
+            prompt=name,
+            env=env,
+            action=action,
+            to_commit=target.commit,
+            to_version=target.number,
+            from_commit=from_v.commit if from_v else None,
+            from_version=from_v.number if from_v else None,
+            by=self.git.user_identity(),
+            at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            reason=reason.replace("\n", " ").strip(),
+            previous=(current.effective if current else None) if action == "deploy" else None,
+            restores=restores,
+        )
+        rec_ref = f"{record_prefix(name, env)}{seq:06d}"
+        rec.tag = rec_ref.removeprefix("refs/tags/")
+        with self.git.lock():
+            obj = self.git.make_tag_object(target.commit, rec.tag, _record_text(rec))
+            try:
+                self.git.update_ref(rec_ref, obj, ZERO, f"ptrain {action}")
+                self.git.update_ref(ref, obj, old_obj or ZERO, f"ptrain {action}")
+            except ConcurrentUpdate:
+                self.git.delete_ref(rec_ref, obj)
+                raise ConcurrentUpdate(
+                    f"another deploy of {name} to {env} happened at the same time; yours was not applied",
+                    f"check `ptrain prompt history {name} --env {env}` and re-run if still needed",
+                ) from None
+        return rec
+
+    # -- export -----------------------------------------------------------------------------
+    def export(self, dest: Path, env: str = "production", fmt: str = "yaml") -> list[Path]:
+        """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""
+        self.check_env(env)
+        if fmt not in ("yaml", "json"):
+            raise PtrainError(f"unknown format {fmt!r}", "use --format yaml or --format json")
+        deployed = {n: c for (n, e), c in self._deployed_commits().items() if e == env}
+        if not deployed:
+            raise VersionNotFound(f"nothing is deployed to {env}", "deploy a prompt first")
+        dest = Path(dest)
+        written, index = [], {}
+        for name in sorted(deployed):
+            prompt = self.get(name, env)
+            payload = {
+                "name": name,
+                "env": env,
+                "version": prompt.version,
+                "commit": prompt.commit,
+                "prompt": prompt.spec.model_dump(exclude_none=True),
+            }
+            out = dest / f"{name}.{fmt}"
+            if fmt == "json":
+                atomic_write(out, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+            else:
+                from ptrain.storage.yamlio import dump_roundtrip
+
+                atomic_write(out, dump_roundtrip(payload))
+            written.append(out)
+            index[name] = {
+                "version": prompt.version,
+                "commit": prompt.commit,
+                "file": f"{name}.{fmt}",
+            }
+        atomic_write(
+            dest / "index.json", json.dumps({"env": env, "prompts": index}, indent=2) + "\n"
+        )
+        return written
+
+    # -- validation -------------------------------------------------------------------------
+    def validate_files(self, paths: list[Path] | None = None) -> list[str]:
+        return validate_paths(
+            paths or sorted((self.root / self.prompts_dir).rglob("*.y*ml")), self.root
+        )
+
+
+def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
+    problems: list[str] = []
+    for p in paths:
+        p = Path(p)
+        shown = (
+            str(p.relative_to(root))
+            if root and p.is_absolute() and p.is_relative_to(root)
+            else str(p)
+        )
+        if p.name == CONFIG_FILE:
+            from ptrain.schema import errors_of
+
+            try:
+                problems += errors_of(Config, load_roundtrip(p.read_text(), shown), shown)
+            except ValidationError as exc:
+                problems.append(exc.message)
+            continue
+        try:
+            doc = load_roundtrip(p.read_text(), shown)
+        except ValidationError as exc:
+            problems.append(exc.message)
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{shown}: cannot read ({exc.__class__.__name__})")
+            continue
+        problems += prompt_problems(doc, shown)
+    return problems
+
+
+# -- deploy record text ----------------------------------------------------------------------
+_RECORD_KEYS = (
+    "prompt",
+    "env",
+    "action",
+    "from_version",
+    "from_commit",
+    "to_version",
+    "to_commit",
+    "previous",
+    "restores",
+    "by",
+    "at",
+    "reason",
+)
+
+
+def _record_text(rec: DeployRecord) -> str:
+    arrow = (
+        f"{('v' + str(rec.from_version)) if rec.from_version else (rec.from_commit or 'nothing')[:8]} -> "
+        f"{('v' + str(rec.to_version)) if rec.to_version else rec.to_commit[:8]}"
+    )
+    lines = [f"ptrain {rec.action} {rec.prompt} to {rec.env}: {arrow}", ""]
+    for key in _RECORD_KEYS:
+        val = getattr(rec, key)
+        lines.append(f"{key}: {'-' if val is None or val == '' else val}")
+    return "\n".join(lines) + "\n"
+
+
+def _parse_record_text(text: str) -> dict[str, str]:
+    body = text.split("\n\n", 1)[1] if "\n\n" in text else text
+    out = {}
+    for line in body.splitlines():
+        key, sep, val = line.partition(": ")
+        if sep and key in _RECORD_KEYS:
+            out[key] = val
+    return out
+
+
+def _record_from(ref: str, body: str) -> DeployRecord | None:
+    kv = _parse_record_text(body)
+    if "to_commit" not in kv:
+        return None
+
+    def num(k: str) -> int | None:
+        v = kv.get(k, "-")
+        return int(v) if v.isdigit() else None
+
+    def text(k: str) -> str | None:
+        v = kv.get(k, "-")
+        return None if v == "-" else v
+
+    return DeployRecord(
+        seq=int(ref.rsplit("/", 1)[1]),
+        prompt=kv.get("prompt", ""),
+        env=kv.get("env", ""),
+        action=kv.get("action", "deploy"),
+        to_commit=kv["to_commit"],
+        to_version=num("to_version"),
+        from_commit=text("from_commit"),
+        from_version=num("from_version"),
+        by=kv.get("by", ""),
+        at=kv.get("at", ""),
+        reason=text("reason") or "",
+        previous=num("previous"),
+        restores=num("restores"),
+        tag=ref.removeprefix("refs/tags/"),
+    )
+
+
+def read_prompt_doc(path: Path) -> Any:
+    return load_roundtrip(Path(path).read_text(), str(path))
+
+
+__all__ = ["PromptRepo", "Version", "DeployRecord", "GitError", "validate_paths"]
