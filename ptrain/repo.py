@@ -381,6 +381,7 @@ class PromptRepo:
 
     def create(self, name: str, text: str, message: str | None = None) -> Version:
         path = self.prompt_path(name)
+        self._writable()
         if (self.root / path).exists() or self.git.show_file("HEAD", path) is not None:
             raise PtrainError(
                 f"prompt {name} already exists", f"use `ptrain prompt update {name} --file F`"
@@ -401,6 +402,7 @@ class PromptRepo:
     def update(self, name: str, text: str | None = None, message: str | None = None) -> Version:
         """A new version: ``text`` replaces the file; None commits the work-tree edit of it."""
         path = self.prompt_path(name)
+        self._writable()
         head = self.git.show_file("HEAD", path)
         if head is None:
             raise PromptNotFound(

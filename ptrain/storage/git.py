@@ -41,13 +41,11 @@ class GitError(PtrainError):
 
 
 def _clean_env() -> dict[str, str]:
+    # Built per call, not at import: an application (or a test) may set GIT_* / HOME later.
     env = dict(os.environ)
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
     env["LC_ALL"] = "C"
     return env
-
-
-_ENV = _clean_env()
 
 
 class Git:
@@ -65,21 +63,21 @@ class Git:
             raise NotAPromptRepo(f"{path} does not exist", "pass the path of a prompt repository")
         start = path if path.is_dir() else path.parent
         proc = subprocess.run(
-            ["git", "rev-parse", "--absolute-git-dir", "--show-toplevel", "--is-bare-repository"],
+            # --show-toplevel fails in a bare repo, after the first two answers are printed
+            ["git", "rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"],
             cwd=start,
             capture_output=True,
             text=True,
-            env=_ENV,
+            env=_clean_env(),
         )
         lines = proc.stdout.splitlines()
-        if proc.returncode != 0 or not lines:
+        if len(lines) >= 2 and lines[0] == "true":
+            return cls(Path(lines[1]), None)
+        if proc.returncode != 0 or len(lines) != 3:
             raise NotAPromptRepo(
                 f"{path} is not inside a git repository", "run `ptrain init` there first"
             )
-        git_dir = Path(lines[0])
-        bare = lines[-1].strip() == "true"
-        work = None if bare else Path(lines[1])
-        return cls(git_dir, work)
+        return cls(Path(lines[1]), Path(lines[2]))
 
     @property
     def bare(self) -> bool:
@@ -105,7 +103,7 @@ class Git:
             input=input,
             capture_output=True,
             text=not binary,
-            env={**_ENV, **env} if env else _ENV,
+            env={**_clean_env(), **env} if env else _clean_env(),
             cwd=self.work_tree or self.git_dir,
         )
         if check and proc.returncode != 0:
@@ -309,5 +307,7 @@ def _packed_refs(path: Path) -> dict[str, str]:
 
 def init_repo(path: Path) -> Git:
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "init", "-q", str(path)], check=True, env=_ENV, capture_output=True)
+    subprocess.run(
+        ["git", "init", "-q", str(path)], check=True, env=_clean_env(), capture_output=True
+    )
     return Git.discover(path)
