@@ -257,3 +257,52 @@ def new_prompt_yaml(template: str, type_: str = "system", description: str = "")
         "template": LiteralScalarString(template) if "\n" in template else template,
     }
     return dump_roundtrip(doc)
+
+
+def rewrite_prompt_text(text: str, changes: dict[str, Any], source: str = "<prompt>") -> str:
+    """``text`` with top-level keys replaced, keeping comments, key order and ``|`` blocks.
+
+    ``changes`` maps top-level keys to new values. For ``messages`` the existing message nodes
+    are kept (with their comments) and only each ``content`` is replaced; messages are added or
+    dropped at the end when the count differs. Multi-line strings are written as ``|`` blocks.
+    """
+    from ptrain.storage.yamlio import dump_roundtrip, load_roundtrip
+
+    doc = load_roundtrip(text, source)
+    if not isinstance(doc, dict):
+        raise ValidationError(
+            f"{source}:1: expected a mapping of keys at the top level", "fix the prompt file"
+        )
+    for key, value in changes.items():
+        if key == "messages" and isinstance(doc.get("messages"), list) and value is not None:
+            _rewrite_messages(doc["messages"], value)
+        else:
+            doc[key] = _literal(value)
+    return dump_roundtrip(doc)
+
+
+def _rewrite_messages(nodes: list, messages: list) -> None:
+    for i, new in enumerate(messages):
+        new = new.model_dump() if hasattr(new, "model_dump") else dict(new)
+        if i < len(nodes) and isinstance(nodes[i], dict):
+            # the role stays as written (user/human are aliases); only changed content moves
+            if nodes[i].get("content") != new["content"]:
+                nodes[i]["content"] = _literal(new["content"])
+        else:
+            nodes.append(_literal(new))
+    del nodes[len(messages) :]
+
+
+def _literal(value: Any) -> Any:
+    """Multi-line strings as ``|`` blocks, recursively; other values unchanged."""
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    if isinstance(value, str):
+        return LiteralScalarString(value) if "\n" in value else value
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_none=True)
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_literal(v) for v in value]
+    return value
