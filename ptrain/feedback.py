@@ -25,6 +25,7 @@ import io
 import math
 import os
 import re
+import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -55,11 +56,24 @@ _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 # -- the record ----------------------------------------------------------------------------------
 
 
+_id_lock = threading.Lock()
+_id_last = [0, 0]  # (ms, random part) of the last id this process made
+
+
 def new_id(ms: int | None = None) -> str:
-    """32 hex chars: 12 of millisecond time then 20 random, so ids sort by creation time."""
+    """32 hex chars: 12 of millisecond time then 20 random, so ids sort by creation time.
+
+    Within one process ids are strictly increasing (the random part counts up inside a
+    millisecond, as in monotonic ULIDs), so records written together list in write order.
+    """
     if ms is None:
         ms = int(datetime.now(UTC).timestamp() * 1000)
-    return f"{ms:012x}{os.urandom(10).hex()}"
+    rand = int.from_bytes(os.urandom(10), "big") >> 1
+    with _id_lock:
+        if ms <= _id_last[0]:
+            ms, rand = _id_last[0], _id_last[1] + 1
+        _id_last[0], _id_last[1] = ms, rand
+    return f"{ms:012x}{rand:020x}"
 
 
 def format_ts(dt: datetime) -> str:
@@ -319,11 +333,25 @@ def record_many(
     root: str | os.PathLike, recs: Iterable[Record | dict[str, Any]], *, writer: str | None = None
 ) -> list[Record]:
     """Validate all records, then append them in one atomic append (all or none)."""
-    store = open_store(root)
-    checked = [make_record(r) for r in recs]
-    if checked:
-        jsonl.append_many(_payloads(store, checked, writer or jsonl.writer_id(store.root)))
-    return checked
+    return FeedbackWriter(root, writer).write(recs)
+
+
+class FeedbackWriter:
+    """Appends records for one repo or spool; resolves the store and writer id once.
+
+    For long-lived writers (the LangChain callback, an app's request handler): ``write`` costs
+    one validation and one locked append, with no config reading per call.
+    """
+
+    def __init__(self, root: str | os.PathLike, writer: str | None = None):
+        self.store = open_store(root)
+        self.writer = writer or jsonl.writer_id(self.store.root)
+
+    def write(self, recs: Iterable[Record | dict[str, Any]]) -> list[Record]:
+        checked = [make_record(r) for r in recs]
+        if checked:
+            jsonl.append_many(_payloads(self.store, checked, self.writer))
+        return checked
 
 
 @dataclass

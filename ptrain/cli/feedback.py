@@ -1,0 +1,325 @@
+"""``ptrain feedback ...``: record, import, list, summarise, prune and commit feedback.
+
+Each command parses its options, calls one service in ``ptrain.feedback`` and renders the result
+(rich for people, ``--json`` for scripts). Nothing here imports langchain or a model runtime, so
+``feedback add`` stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ptrain.cli.output import console, emit_json, err_console, info, table
+from ptrain.errors import PtrainError
+
+app = typer.Typer(no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+_FIELD_METRICS = {"latency_ms": float, "prompt_tokens": int, "completion_tokens": int}
+
+
+def _root() -> Path:
+    from ptrain.cli.state import open_repo
+
+    return open_repo().root
+
+
+def _parse_error(spec: str) -> tuple[str | None, str]:
+    """``TYPE:MSG`` -> (TYPE, MSG) when TYPE looks like an error class name; else (None, spec)."""
+    m = re.fullmatch(r"\s*([A-Za-z_][\w.]{0,99})\s*:\s*(.*)", spec, re.S)
+    if m and m.group(2).strip():
+        return m.group(1), m.group(2)
+    if m:
+        return m.group(1), m.group(1)
+    return None, spec
+
+
+def _parse_metrics(specs: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    extra: dict[str, float] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise PtrainError(
+                f"--metric {spec!r} is not NAME=NUMBER", "e.g. --metric latency_ms=123"
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            raise PtrainError(
+                f"--metric {key}: {value!r} is not a number", "e.g. --metric latency_ms=123"
+            ) from None
+        cast = _FIELD_METRICS.get(key)
+        if cast is int and not number.is_integer():
+            raise PtrainError(f"--metric {key} must be a whole number", f"e.g. --metric {key}=45")
+        if cast is not None:
+            fields[key] = cast(number)
+        else:
+            extra[key] = number
+    if extra:
+        fields["metrics"] = extra
+    return fields
+
+
+def _resolve_version(
+    root: Path, name: str, version: str | None, env: str | None
+) -> tuple[str, int | None]:
+    """The commit and number feedback is for: --version, else what is deployed to the env
+    (default: production), else the latest version."""
+    from ptrain.repo import PromptRepo
+
+    repo = PromptRepo(root)
+    if version is not None:
+        v = repo.resolve(name, version)
+    else:
+        v = repo.deployed(name, repo.check_env(env) if env else "production") or repo.resolve(name)
+    return v.commit, v.number
+
+
+@app.command()
+def add(
+    name: str = typer.Argument(..., help="Prompt name, e.g. support/triage."),
+    rating: float = typer.Option(None, "--rating", "-r", help="0.0 (bad) to 1.0 (good)."),
+    message: str = typer.Option(None, "--message", "-m", help="Free text, stored verbatim."),
+    error: str = typer.Option(None, "--error", "-e", help="TYPE:MESSAGE or MESSAGE."),
+    suggestion: str = typer.Option(
+        None, "--suggestion", "-s", help="How the prompt should change."
+    ),
+    metric: list[str] = typer.Option(
+        [], "--metric", help="NAME=NUMBER, repeatable (latency_ms=123)."
+    ),
+    kind: str = typer.Option(
+        None, "--kind", help="Override: rating|error|success|suggestion|metric."
+    ),
+    version: str = typer.Option(
+        None, "--version", "-v", help="Version (3, v3 or sha); default: deployed."
+    ),
+    env: str = typer.Option(
+        None, "--env", help="Environment (and where to look up the deployed version)."
+    ),
+    variant: str = typer.Option(None, "--variant", help="A/B variant label."),
+    run_id: str = typer.Option(None, "--run-id", help="Attach to an earlier automated run."),
+    source: str = typer.Option("user", "--source", help="user or automated."),
+    json_out: bool = JSON,
+) -> None:
+    """Record one piece of feedback for the deployed (or given) version of a prompt."""
+    from ptrain.feedback import make_record, record
+
+    fields: dict[str, Any] = _parse_metrics(metric)
+    if error is not None:
+        fields["error_type"], fields["error_message"] = _parse_error(error)
+    chosen = kind or next(
+        (
+            k
+            for k, given in (("error", error), ("rating", rating), ("suggestion", suggestion))
+            if given is not None
+        ),
+        "metric" if metric else None,
+    )
+    if chosen is None:
+        raise PtrainError("nothing to record", "give --rating, --error, --suggestion or --metric")
+    doc = {"prompt": name, "kind": chosen, "rating": rating, "message": message, "suggestion": suggestion,
+           "env": env, "variant": variant, "run_id": run_id, "source": source, **fields}  # fmt: skip
+    doc = {k: v for k, v in doc.items() if v is not None}
+    make_record(doc)  # refuse a bad record before touching git or disk
+    root = _root()
+    doc["version"], doc["version_number"] = _resolve_version(root, name, version, env)
+    rec = record(root, doc)
+    if json_out:
+        emit_json(rec.model_dump(exclude_none=True))
+        return
+    label = f"v{rec.version_number} " if rec.version_number else ""
+    info(f"Recorded {rec.kind} for {rec.prompt} {label}({(rec.version or '')[:8]}) id {rec.id}")
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(None, help="JSONL or CSV file (one record per line/row)."),
+    fmt: str = typer.Option(None, "--format", help="jsonl or csv (default: from the extension)."),
+    prompt: str = typer.Option(None, "--prompt", "-p", help="Prompt for lines that name none."),
+    version: str = typer.Option(None, "--version", "-v", help="Version for lines that name none."),
+    env: str = typer.Option(None, "--env", help="Env for lines that name none."),
+    source: str = typer.Option(None, "--source", help="Source for lines that name none."),
+    spool: Path = typer.Option(None, "--spool", help="Drain a spool directory instead of a file."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and report; write nothing."),
+    json_out: bool = JSON,
+) -> None:
+    """Import production logs: every line is checked; valid lines are written in one append."""
+    from ptrain import feedback as fb
+
+    if (file is None) == (spool is None):
+        raise PtrainError(
+            "give a FILE or --spool DIR (one of them)", "e.g. ptrain feedback import logs.jsonl"
+        )
+    root = _root()
+    if spool is not None:
+        report = fb.import_spool(root, spool, dry_run=dry_run)
+    else:
+        defaults: dict[str, Any] = {"prompt": prompt, "env": env, "source": source}
+        if version is not None:
+            if prompt is None:
+                raise PtrainError("--version needs --prompt", "add --prompt NAME")
+            defaults["version"], defaults["version_number"] = _resolve_version(
+                root, prompt, version, None
+            )
+        if fmt is not None and fmt not in ("jsonl", "csv"):
+            raise PtrainError(f"unknown format {fmt!r}", "use --format jsonl or --format csv")
+        report = fb.import_file(root, file, fmt=fmt, defaults=defaults, dry_run=dry_run)
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        _render_import(report)
+    if report.accepted == 0 and report.rejected:
+        first = report.rejected[0]
+        raise PtrainError(
+            f"no valid records in {report.source}; nothing written (line {first.line}: {first.reason})",
+            "fix the lines listed above and import again",
+        )
+
+
+def _render_import(report) -> None:
+    verb = "would write" if report.dry_run else "wrote"
+    count = report.accepted if report.dry_run else report.written
+    dup = f", {report.duplicates} already present" if report.duplicates else ""
+    info(
+        f"{report.source}: {report.accepted} accepted, {len(report.rejected)} rejected{dup}; {verb} {count}"
+    )
+    for r in report.rejected:
+        err_console().print(f"  line {r.line}: {r.reason}", markup=False)
+    for w in report.warnings:
+        err_console().print(f"  warning: {w}", markup=False)
+
+
+@app.command("list")
+def list_(
+    name: str = typer.Argument(..., help="Prompt name."),
+    kind: list[str] = typer.Option([], "--kind", "-k", help="Only these kinds (repeatable)."),
+    since: str = typer.Option(None, "--since", help="7d, 12h, 2w or a date (2026-11-01)."),
+    version: str = typer.Option(
+        None, "--version", "-v", help="Version number (3, v3) or sha prefix."
+    ),
+    env: str = typer.Option(None, "--env"),
+    variant: str = typer.Option(None, "--variant"),
+    limit: int = typer.Option(20, "--limit", "-n", min=0, help="Newest N records (0 = all)."),
+    json_out: bool = JSON,
+) -> None:
+    """Show the newest feedback records of a prompt."""
+    from ptrain.feedback import KINDS, list_feedback
+
+    bad = [k for k in kind if k not in KINDS]
+    if bad:
+        raise PtrainError(f"unknown kind {bad[0]!r}", f"use one of {', '.join(KINDS)}")
+    res = list_feedback(_root(), name, limit=limit or None, kinds=kind or None, since=since,
+                        version=version, env=env, variant=variant)  # fmt: skip
+    if json_out:
+        emit_json({"records": res.records, "total": res.total_matched, "warnings": res.warnings})
+        return
+    rows = []
+    for r in res.records:
+        detail = r.get("error_type") or ""
+        if r.get("error_message"):
+            detail = f"{detail}: {r['error_message']}" if detail else r["error_message"]
+        text = r.get("suggestion") or r.get("message") or detail or r.get("output") or ""
+        ver = f"v{r['version_number']}" if r.get("version_number") else (r.get("version") or "")[:8]
+        lat = r.get("latency_ms")
+        rows.append([r["ts"][:19].replace("T", " "), ver, r.get("kind"), r.get("rating"),
+                     None if lat is None else f"{lat:.0f}", text[:60].replace("\n", " ")])  # fmt: skip
+    table(["time (UTC)", "version", "kind", "rating", "ms", "text"], rows,
+          title=f"{name}: {len(res.records)} of {res.total_matched}")  # fmt: skip
+    _warn(res.warnings)
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings[:10]:
+        err_console().print(f"warning: {w}", markup=False, style="yellow")
+    if len(warnings) > 10:
+        err_console().print(f"warning: ... and {len(warnings) - 10} more", style="yellow")
+
+
+def _pct(x: float | None) -> str | None:
+    return None if x is None else f"{x:.1%}"
+
+
+@app.command()
+def summary(
+    name: str = typer.Argument(None, help="Prompt name (default: all prompts)."),
+    by: str = typer.Option("prompt", "--by", help="prompt, version, env or variant."),
+    since: str = typer.Option(None, "--since", help="7d, 12h, 2w or a date (2026-11-01)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Re-read every shard."),
+    json_out: bool = JSON,
+) -> None:
+    """Counts, error/success rates, average rating, suggestions, latency p50/p95, tokens."""
+    from ptrain.feedback import summarize
+
+    s = summarize(_root(), name, by=by, since=since, use_cache=not no_cache)
+    if json_out:
+        emit_json(s.to_dict())
+        return
+    if not s.rows:
+        info("No feedback yet." + (" (try without --since)" if since else ""))
+        _warn(s.warnings)
+        return
+    extra = [] if by == "prompt" else [by]
+    rows = []
+    for r in s.rows:
+        label = []
+        if by == "version":
+            label = [
+                f"v{r['version_number']}"
+                if r["version_number"]
+                else (r["version"] or "unknown")[:8]
+            ]
+        elif extra:
+            label = [r[by] or "-"]
+        rt = r["avg_rating"]
+        rows.append([r["prompt"], *label, r["count"], _pct(r["error_rate"]), _pct(r["success_rate"]),
+                     None if rt is None else f"{rt:.2f} ({r['ratings']})", r["suggestions"],
+                     r["latency_p50_ms"], r["latency_p95_ms"], r["avg_prompt_tokens"],
+                     r["avg_completion_tokens"]])  # fmt: skip
+    table(["prompt", *extra, "count", "errors", "success", "rating", "suggestions", "p50 ms", "p95 ms",
+           "prompt tok", "compl tok"], rows)  # fmt: skip
+    _warn(s.warnings)
+
+
+@app.command()
+def prune(
+    older_than_days: int = typer.Option(None, "--older-than-days", help="Default: retention_days."),
+    dry_run: bool = typer.Option(False, "--dry-run"),
+    json_out: bool = JSON,
+) -> None:
+    """Delete old shards, keeping their aggregates in feedback/_compacted.json."""
+    from ptrain.feedback import prune as prune_feedback
+
+    rep = prune_feedback(_root(), older_than_days, dry_run=dry_run)
+    if json_out:
+        emit_json(rep.to_dict())
+        return
+    verb = "Would remove" if dry_run else "Removed"
+    info(f"{verb} {len(rep.shards_removed)} shard(s) before {rep.cutoff_day} "
+         f"({rep.records_removed} records; totals kept in _compacted.json)")  # fmt: skip
+    if not dry_run and rep.shards_removed:
+        console().print("Run `ptrain feedback commit` to record the compaction.", style="dim")
+
+
+@app.command()
+def commit(
+    message: str = typer.Option(None, "-m", "--message", help="Commit message."),
+    json_out: bool = JSON,
+) -> None:
+    """Commit new feedback (complete lines only) in one commit that touches only feedback/."""
+    from ptrain.feedback import commit_feedback
+
+    res = commit_feedback(_root(), message)
+    if json_out:
+        emit_json(res)
+    elif res["commit"] is None:
+        info("No new feedback to commit.")
+    else:
+        info(
+            f"Committed {res['records']} record(s) in {len(res['files'])} file(s) as {res['commit'][:8]}"
+        )
