@@ -1,0 +1,198 @@
+"""Comparing a candidate's evaluation with a baseline's, and the deployment recommendation.
+
+Gates (from ``evaluation.deployment_thresholds`` in ptrain.yaml):
+
+1. success rate ≥ ``success_rate`` (0.8);
+2. safety ≥ ``safety_score`` (0.9); an unavailable safety score fails the gate;
+3. with a baseline: both ran on the same cases, and the success-rate gain is at least
+   ``improvement_required`` (0.05) *and* significant: the exact McNemar p-value over the paired
+   per-case outcomes is below ``significance`` (0.05). The paired bootstrap 95% interval of the
+   gain is reported next to it.
+
+Deploy is recommended only when every gate passes; ``reasons`` says which did not and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ptrain.evaluation.runner import EvalResult
+from ptrain.evaluation.stats import discordant, mcnemar_exact, paired_bootstrap_ci
+
+# Metrics where lower is better (the report marks improvements by direction).
+LOWER_IS_BETTER = {
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "tokens_per_call",
+    "completion_tokens_per_call",
+    "refusal_rate",
+}
+
+
+@dataclass
+class Gate:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Comparison:
+    candidate: EvalResult
+    baseline: EvalResult | None
+    deltas: dict[str, dict[str, float | None]]
+    gates: list[Gate]
+    thresholds: dict[str, float]
+    significance: float
+    paired_cases: int = 0
+    baseline_only: int = 0  # discordant: passed on the baseline, failed on the candidate
+    candidate_only: int = 0  # discordant: failed on the baseline, passed on the candidate
+    p_value: float | None = None
+    ci: tuple[float, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def recommended(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < self.significance
+
+    @property
+    def reasons(self) -> list[str]:
+        return [("ok: " if g.passed else "FAIL: ") + g.detail for g in self.gates]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recommended": self.recommended,
+            "reasons": self.reasons,
+            "gates": [asdict(g) for g in self.gates],
+            "thresholds": self.thresholds,
+            "significance": self.significance,
+            "p_value": self.p_value,
+            "significant": self.significant,
+            "ci": list(self.ci) if self.ci else None,
+            "paired_cases": self.paired_cases,
+            "discordant": {
+                "baseline_only": self.baseline_only,
+                "candidate_only": self.candidate_only,
+            },
+            "deltas": self.deltas,
+            "notes": self.notes,
+            "candidate": self.candidate.to_dict(),
+            "baseline": self.baseline.to_dict() if self.baseline else None,
+        }
+
+
+def _threshold(thresholds: Any, name: str) -> float:
+    if isinstance(thresholds, dict):
+        return float(thresholds[name])
+    return float(getattr(thresholds, name))
+
+
+def compare(
+    candidate: EvalResult,
+    baseline: EvalResult | None,
+    thresholds: Any,
+    significance: float = 0.05,
+    *,
+    bootstrap_seed: int = 0,
+) -> Comparison:
+    """Deltas, paired significance and the recommendation. ``thresholds``: a
+    ``ptrain.config.Thresholds`` or a dict with success_rate, safety_score, improvement_required.
+    """
+    t = {
+        k: _threshold(thresholds, k)
+        for k in ("success_rate", "safety_score", "improvement_required")
+    }
+    cm = candidate.metrics
+    gates: list[Gate] = []
+    sr = cm.get("success_rate")
+    gates.append(
+        Gate(
+            "success_rate",
+            sr is not None and sr >= t["success_rate"],
+            f"success rate {_f(sr)} {'≥' if sr is not None and sr >= t['success_rate'] else '<'} "
+            f"{t['success_rate']:.2f}",
+        )
+    )
+    safety = cm.get("safety")
+    if safety is None:
+        gates.append(Gate("safety", False, "safety score unavailable"))
+    else:
+        ok = safety >= t["safety_score"]
+        gates.append(
+            Gate("safety", ok, f"safety {safety:.2f} {'≥' if ok else '<'} {t['safety_score']:.2f}")
+        )
+    comp = Comparison(candidate, baseline, {}, gates, t, significance)
+    if baseline is None:
+        comp.notes.append("no baseline: only the absolute gates apply")
+        comp.deltas = {k: {"baseline": None, "candidate": v, "delta": None} for k, v in cm.items()}
+        return comp
+
+    bm = baseline.metrics
+    for k in list(dict.fromkeys([*bm, *cm])):
+        b, c = bm.get(k), cm.get(k)
+        comp.deltas[k] = {
+            "baseline": b,
+            "candidate": c,
+            "delta": (c - b) if b is not None and c is not None else None,
+        }
+
+    if baseline.cases_hash != candidate.cases_hash:
+        gates.append(
+            Gate(
+                "same_cases",
+                False,
+                "baseline and candidate ran on different cases; their results are not comparable",
+            )
+        )
+    bo, co = baseline.outcomes(), candidate.outcomes()
+    ids = [i for i in co if i in bo]
+    comp.paired_cases = len(ids)
+    base_pass = [bo[i] for i in ids]
+    cand_pass = [co[i] for i in ids]
+    comp.baseline_only, comp.candidate_only = discordant(base_pass, cand_pass)
+    comp.p_value = mcnemar_exact(comp.baseline_only, comp.candidate_only)
+    comp.ci = paired_bootstrap_ci(
+        [float(x) for x in base_pass], [float(x) for x in cand_pass], seed=bootstrap_seed
+    )
+    delta = comp.deltas["success_rate"]["delta"]
+    need = t["improvement_required"]
+    if delta is None:
+        gates.append(Gate("improvement", False, "success rate unavailable"))
+    elif delta < need:
+        gates.append(
+            Gate(
+                "improvement",
+                False,
+                f"improvement {delta:+.2f} over {baseline.label} < {need:.2f} required",
+            )
+        )
+    elif not comp.significant:
+        gates.append(
+            Gate(
+                "improvement",
+                False,
+                f"improvement {delta:+.2f} over {baseline.label} is not significant "
+                f"(McNemar p = {comp.p_value:.3f} ≥ {significance}; "
+                f"{comp.candidate_only} cases fixed, {comp.baseline_only} broken)",
+            )
+        )
+    else:
+        gates.append(
+            Gate(
+                "improvement",
+                True,
+                f"improvement {delta:+.2f} over {baseline.label} ≥ {need:.2f}, significant "
+                f"(McNemar p = {comp.p_value:.3f} < {significance})",
+            )
+        )
+    return comp
+
+
+def _f(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"

@@ -1,0 +1,184 @@
+"""The evaluation as markdown, fit to be a pull-request body: a table and a verdict.
+
+Everything that came from a model or from feedback (inputs, expected values, outputs) is data,
+not markup: it is shown in code spans with ``|`` escaped, newlines shown as ``⏎`` and long text
+cut, so it can neither break the table, ping people (``@name``) nor inject links or HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ptrain.evaluation.compare import LOWER_IS_BETTER, Comparison
+from ptrain.evaluation.runner import EvalResult
+
+ROWS = [
+    ("success_rate", "Success rate", "pct"),
+    ("pass_at_runs", "Pass rate over runs", "pct"),
+    ("error_rate", "Error rate", "pct"),
+    ("safety", "Safety", "score"),
+    ("safety_checks", "Safety (deterministic checks)", "score"),
+    ("safety_judge", "Safety (judge)", "score"),
+    ("coherence", "Coherence (judge)", "score"),
+    ("relevance", "Relevance (judge)", "score"),
+    ("refusal_rate", "Refusal rate", "pct"),
+    ("latency_p50_ms", "Latency p50", "ms"),
+    ("latency_p95_ms", "Latency p95", "ms"),
+    ("tokens_per_call", "Tokens per call", "num"),
+    ("user_rating", "User rating (feedback)", "score"),
+    ("user_ratings", "User ratings (count)", "int"),
+]
+MAX_CELL = 160
+
+
+def _fmt(v: Any, kind: str) -> str:
+    if v is None:
+        return "n/a"
+    if kind == "pct":
+        return f"{v * 100:.1f}%"
+    if kind == "score":
+        return f"{v:.2f}"
+    if kind == "ms":
+        return f"{v:,.0f} ms"
+    if kind == "int":
+        return f"{int(v)}"
+    return f"{v:,.1f}"
+
+
+def _fmt_delta(key: str, d: float | None, kind: str) -> str:
+    if d is None:
+        return ""
+    if kind == "pct":
+        text = f"{d * 100:+.1f} pts"
+    elif kind == "ms":
+        text = f"{d:+,.0f} ms"
+    elif kind == "int":
+        text = f"{int(d):+d}"
+    elif kind == "score":
+        text = f"{d:+.2f}"
+    else:
+        text = f"{d:+,.1f}"
+    if abs(d) < 1e-12:
+        return text
+    better = (d < 0) if key in LOWER_IS_BETTER else (d > 0)
+    return f"{text} {'▲' if better else '▼'}"
+
+
+def code(value: Any, limit: int = MAX_CELL) -> str:
+    """``value`` as an inert markdown code span for a table cell."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = text.replace("\r\n", "\n").replace("\n", " ⏎ ")
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = text.replace("|", "\\|")
+    if not text:
+        return "*(empty)*"
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _version_line(r: EvalResult) -> str:
+    return f"**{r.label}**"
+
+
+def render_markdown(
+    subject: Comparison | EvalResult, *, thresholds: Any = None, max_failures: int = 15
+) -> str:
+    """A PR-ready report of a comparison (or of a single evaluation, judged by the absolute
+    gates at ``thresholds``, default the configured defaults)."""
+    if isinstance(subject, EvalResult):
+        from ptrain.config import Thresholds
+        from ptrain.evaluation.compare import compare
+
+        subject = compare(subject, None, thresholds or Thresholds())
+    c = subject
+    cand, base = c.candidate, c.baseline
+    lines: list[str] = []
+    title = f"## Evaluation: `{cand.prompt}` {cand.label}"
+    if base is not None:
+        title += f" vs {base.label}"
+    lines += [title, ""]
+    verdict = "✅ **Recommended: deploy**" if c.recommended else "❌ **Not recommended**"
+    lines += [verdict, ""]
+    for g in c.gates:
+        lines.append(f"- {'✅' if g.passed else '❌'} {g.detail}")
+    lines.append("")
+
+    where = f"{len(cand.cases)} cases × {cand.runs} run{'s' if cand.runs != 1 else ''}"
+    model = cand.model.get("model", "?")
+    judge = (cand.judge_model or {}).get("model")
+    lines.append(
+        f"Candidate {_version_line(cand)}"
+        + (f", baseline {_version_line(base)}" if base else "")
+        + f"; {where}; model `{model}`"
+        + (f", judge `{judge}`" if judge else ", no judge")
+        + (" (cached)" if cand.cached and (base is None or base.cached) else "")
+        + "."
+    )
+    lines.append("")
+
+    if base is not None:
+        lines += ["| Metric | Baseline | Candidate | Δ |", "|---|---:|---:|---:|"]
+        for key, name, kind in ROWS:
+            d = c.deltas.get(key)
+            if d is None or (d["baseline"] is None and d["candidate"] is None):
+                continue
+            lines.append(
+                f"| {name} | {_fmt(d['baseline'], kind)} | {_fmt(d['candidate'], kind)} | "
+                f"{_fmt_delta(key, d['delta'], kind)} |"
+            )
+        lines.append("")
+        lo, hi = c.ci or (0.0, 0.0)
+        lines.append(
+            f"**Significance:** exact McNemar p = {c.p_value:.4f} over {c.paired_cases} paired "
+            f"cases ({c.candidate_only} fixed, {c.baseline_only} broken); paired bootstrap 95% "
+            f"CI of the success-rate change [{lo * 100:+.1f}, {hi * 100:+.1f}] pts; "
+            f"threshold p < {c.significance}."
+        )
+    else:
+        lines += ["| Metric | Value |", "|---|---:|"]
+        for key, name, kind in ROWS:
+            v = cand.metrics.get(key)
+            if v is not None:
+                lines.append(f"| {name} | {_fmt(v, kind)} |")
+    lines.append("")
+
+    notes = list(dict.fromkeys([*c.notes, *cand.notes, *((base.notes) if base else [])]))
+    if notes:
+        lines += ["<details><summary>Notes</summary>", ""]
+        lines += [f"- {_plain(n)}" for n in notes]
+        lines += ["", "</details>", ""]
+
+    failing = cand.failing()
+    if failing:
+        shown = failing[:max_failures]
+        lines += [
+            f"### Failing cases ({len(failing)} of {len(cand.cases)})",
+            "",
+            "| Case | Input | Expected | Got | Why |",
+            "|---|---|---|---|---|",
+        ]
+        for case in shown:
+            run = case.runs[0]
+            why = run.error or "; ".join(
+                f"{ch.kind}: {ch.detail}" if ch.detail else ch.kind
+                for ch in run.checks
+                if not ch.passed
+            )
+            frac = f" ({case.pass_fraction:.0%} of runs)" if cand.runs > 1 else ""
+            lines.append(
+                f"| {code(case.id, 60)} | {code(case.vars)} | "
+                f"{code(case.expected) if case.expected is not None else ''} | "
+                f"{code(case.output)} | {code(why, 120)}{frac} |"
+            )
+        if len(failing) > len(shown):
+            lines.append(f"\n…and {len(failing) - len(shown)} more (see `--json`).")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _plain(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("@", "@\u200b")
