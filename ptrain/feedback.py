@@ -423,7 +423,7 @@ def _jsonl_rows(data: bytes) -> Iterator[tuple[int, dict[str, Any] | str]]:
         try:
             doc = jsonl.loads(raw)
         except jsonl.JSONDecodeError as exc:
-            yield i, f"invalid JSON: {str(exc).splitlines()[0][:80]}"
+            yield i, f"invalid JSON at column {getattr(exc, 'colno', '?')}"
             continue
         yield i, doc if isinstance(doc, dict) else "expected a JSON object"
 

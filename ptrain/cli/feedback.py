@@ -277,12 +277,15 @@ def summary(
         elif extra:
             label = [r[by] or "-"]
         rt = r["avg_rating"]
+        p50, p95 = r["latency_p50_ms"], r["latency_p95_ms"]
+        pt, ct = r["avg_prompt_tokens"], r["avg_completion_tokens"]
         rows.append([r["prompt"], *label, r["count"], _pct(r["error_rate"]), _pct(r["success_rate"]),
-                     None if rt is None else f"{rt:.2f} ({r['ratings']})", r["suggestions"],
-                     r["latency_p50_ms"], r["latency_p95_ms"], r["avg_prompt_tokens"],
-                     r["avg_completion_tokens"]])  # fmt: skip
-    table(["prompt", *extra, "count", "errors", "success", "rating", "suggestions", "p50 ms", "p95 ms",
-           "prompt tok", "compl tok"], rows)  # fmt: skip
+                     None if rt is None else f"{rt:.2f}/{r['ratings']}", r["suggestions"],
+                     None if p50 is None else f"{p50:.0f}/{p95:.0f}",
+                     None if pt is None and ct is None else f"{pt or 0:.0f}/{ct or 0:.0f}"])  # fmt: skip
+    table(
+        ["prompt", *extra, "n", "err", "ok", "rating/n", "sugg", "p50/p95 ms", "tok in/out"], rows
+    )
     _warn(s.warnings)
 
 

@@ -27,7 +27,7 @@ from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 
-from ptrain.feedback import FeedbackWriter, Record
+from ptrain.feedback import FeedbackWriter, Record, make_record
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -113,7 +113,8 @@ class PtrainFeedbackCallback(BaseCallbackHandler):
             "variant": variant,
             "metadata": metadata,
         }
-        Record.model_validate({**self.base, "kind": "success"})  # fail at construction, not later
+        # fail at construction (ValidationError), not silently on every call later
+        make_record({k: v for k, v in {**self.base, "kind": "success"}.items() if v is not None})
         self.capture_inputs = capture_inputs
         self.capture_output = capture_output
         self.on_write_error = on_write_error

@@ -1,0 +1,155 @@
+"""Summaries: the numbers, the per-shard cache (nothing re-parsed; only tails), since, prune."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+
+from ptrain import feedback as fb
+
+V1, V2 = "a" * 40, "b" * 40
+
+
+def _seed(root, day="2026-11-01", writer="w"):
+    recs = []
+    for i in range(10):  # v1: 8 successes, 2 errors, latencies 100..1000
+        kind = "error" if i < 2 else "success"
+        extra = (
+            {"error_type": "Timeout"}
+            if kind == "error"
+            else {"prompt_tokens": 100, "completion_tokens": 20}
+        )
+        recs.append({"prompt": "support/triage", "version": V1, "version_number": 1, "kind": kind,
+                     "latency_ms": 100.0 * (i + 1), "ts": f"{day}T10:00:{i:02d}Z", **extra})  # fmt: skip
+    recs += [
+        {"prompt": "support/triage", "version": V1, "kind": "rating", "rating": 0.5, "ts": f"{day}T11:00:00Z"},
+        {"prompt": "support/triage", "version": V2, "version_number": 2, "kind": "rating", "rating": 1.0,
+         "suggestion": "shorter", "ts": f"{day}T11:00:00Z", "variant": "B"},
+        {"prompt": "support/triage", "version": V2, "kind": "suggestion", "suggestion": "use the tier",
+         "ts": f"{day}T12:00:00Z", "variant": "B"},
+        {"prompt": "billing", "kind": "metric", "metrics": {"cost": 0.1}, "ts": f"{day}T12:00:00Z"},
+    ]  # fmt: skip
+    fb.record_many(root, recs, writer=writer)
+
+
+def test_summary_numbers_by_prompt_and_version(spool):
+    _seed(spool)
+    rows = {r["prompt"]: r for r in fb.summarize(spool).rows}
+    t = rows["support/triage"]
+    assert (t["count"], t["calls"], t["errors"], t["successes"]) == (13, 10, 2, 8)
+    assert t["error_rate"] == 0.2 and t["success_rate"] == 0.8
+    assert t["ratings"] == 2 and t["avg_rating"] == 0.75 and t["suggestions"] == 2
+    assert t["avg_prompt_tokens"] == 100.0 and t["avg_completion_tokens"] == 20.0
+    # p50 of 100..1000 is 500, p95 is 1000; histogram buckets are within 2%
+    assert t["latency_p50_ms"] == pytest.approx(500, rel=0.02)
+    assert t["latency_p95_ms"] == pytest.approx(1000, rel=0.02)
+    assert rows["billing"]["count"] == 1 and rows["billing"]["error_rate"] is None
+
+    by_v = {(r["prompt"], r["version"]): r for r in fb.summarize(spool, by="version").rows}
+    assert (
+        by_v[("support/triage", V1)]["count"] == 11
+        and by_v[("support/triage", V1)]["version_number"] == 1
+    )
+    assert (
+        by_v[("support/triage", V2)]["count"] == 2
+        and by_v[("support/triage", V2)]["version_number"] == 2
+    )
+    by_variant = {
+        r["variant"]: r["count"] for r in fb.summarize(spool, "support/triage", by="variant").rows
+    }
+    assert by_variant == {None: 11, "B": 2}
+
+
+def test_repeated_summary_reparses_nothing_and_an_append_only_the_tail(spool):
+    for d in range(1, 6):
+        _seed(spool, day=f"2026-11-0{d}")
+    cold = fb.summarize(spool)
+    assert cold.stats.parsed_full == 10 and cold.stats.cached == 0
+
+    warm = fb.summarize(spool)
+    assert warm.rows == cold.rows
+    assert (warm.stats.parsed_full, warm.stats.parsed_tail, warm.stats.bytes_parsed) == (0, 0, 0)
+    assert warm.stats.cached == 10
+
+    new = fb.record(spool, {"prompt": "support/triage", "kind": "error", "error_message": "x",
+                            "ts": "2026-11-03T13:00:00Z"}, writer="w")  # fmt: skip
+    after = fb.summarize(spool)
+    assert (after.stats.parsed_full, after.stats.parsed_tail, after.stats.cached) == (0, 1, 9)
+    assert after.stats.bytes_parsed == len(new.to_line())  # exactly the new line
+    t = {r["prompt"]: r for r in after.rows}["support/triage"]
+    assert t["errors"] == 11 and t["count"] == 66
+
+    # a rewritten shard (same size, other bytes) is detected by the CRC and parsed in full
+    shard = spool / "support/triage/2026-11-03/w.jsonl"
+    data = shard.read_bytes().replace(b'"rating":0.5', b'"rating":0.0')
+    st = shard.stat()
+    shard.write_bytes(data)
+    os.utime(shard, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+    s = fb.summarize(spool)
+    assert s.stats.parsed_full == 1 and s.stats.parsed_tail == 0
+    assert {r["prompt"]: r for r in s.rows}["support/triage"]["avg_rating"] == pytest.approx(0.7)
+
+    # no cache: the same numbers
+    assert fb.summarize(spool, use_cache=False).rows == s.rows
+
+
+def test_parallel_and_serial_parsing_agree(spool, monkeypatch):
+    for d in range(1, 6):
+        _seed(spool, day=f"2026-11-0{d}")
+    serial = fb.summarize(spool, use_cache=False, workers=1).rows
+    monkeypatch.setattr(fb, "_POOL_MIN_BYTES", 0)
+    assert fb.summarize(spool, use_cache=False, workers=2).rows == serial
+
+
+def test_since_is_exact(spool):
+    for d in range(1, 4):
+        _seed(spool, day=f"2026-11-0{d}")
+    assert {r["prompt"]: r["count"] for r in fb.summarize(spool, since="2026-11-02").rows} == {
+        "support/triage": 26, "billing": 2}  # fmt: skip
+    # mid-day: the boundary day's shard is filtered record by record
+    mid = fb.summarize(spool, "support/triage", since="2026-11-03T11:00:00Z").rows[0]
+    assert mid["count"] == 3
+    now = datetime(2026, 11, 3, 12, 30, tzinfo=UTC)
+    assert fb.parse_since("90m", now) == "2026-11-03T11:00:00.000Z"
+    listed = fb.list_feedback(spool, "support/triage", since="2026-11-03T11:00:00Z")
+    assert listed.total_matched == 3
+
+
+def test_prune_keeps_totals(repo):
+    root = repo.root
+    for d in range(1, 6):
+        _seed(root, day=f"2026-11-0{d}")
+    before = fb.summarize(root, by="version").rows
+    rep = fb.prune(root, 2, now=datetime(2026, 11, 5, 9, tzinfo=UTC))
+    assert rep.cutoff_day == "2026-11-03" and rep.records_removed == 28
+    assert sorted(p.parent.name for p in (root / "feedback").rglob("*.jsonl")) == ["2026-11-03", "2026-11-03",
+                                                                                  "2026-11-04", "2026-11-04",
+                                                                                  "2026-11-05", "2026-11-05"]  # fmt: skip
+    assert not (root / "feedback/support/triage/2026-11-01").exists()
+    after = fb.summarize(root, by="version").rows
+    assert after == before
+    assert (
+        fb.summarize(root, since="2026-11-03").rows[0]["count"] == 3
+    )  # compacted days honour since
+    # pruning again is a no-op for the totals
+    fb.prune(root, 2, now=datetime(2026, 11, 5, 9, tzinfo=UTC))
+    assert fb.summarize(root, by="version").rows == before
+
+
+def test_commit_batches_feedback_into_one_commit(repo):
+    import subprocess
+
+    root = repo.root
+    (root / "notes.txt").write_text("unrelated, must not be committed")
+    _seed(root)
+    res = fb.commit_feedback(root)
+    assert res["records"] == 14 and len(res["files"]) == 2
+    shown = subprocess.run(["git", "show", "--name-only", "--format=%s", "HEAD"], cwd=root,
+                           capture_output=True, text=True).stdout.split()  # fmt: skip
+    assert "notes.txt" not in shown and all(f in shown for f in res["files"])
+    assert fb.commit_feedback(root)["commit"] is None
+    status = subprocess.run(["git", "status", "--porcelain", "feedback"], cwd=root,
+                            capture_output=True, text=True).stdout  # fmt: skip
+    assert status == ""
