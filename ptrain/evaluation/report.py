@@ -14,7 +14,7 @@ from typing import Any
 from ptrain.evaluation.compare import LOWER_IS_BETTER, Comparison
 from ptrain.evaluation.runner import EvalResult
 
-ROWS = [
+METRIC_ROWS = [
     ("success_rate", "Success rate", "pct"),
     ("pass_at_runs", "Pass rate over runs", "pct"),
     ("error_rate", "Error rate", "pct"),
@@ -33,7 +33,7 @@ ROWS = [
 MAX_CELL = 160
 
 
-def _fmt(v: Any, kind: str) -> str:
+def format_value(v: Any, kind: str) -> str:
     if v is None:
         return "n/a"
     if kind == "pct":
@@ -47,7 +47,7 @@ def _fmt(v: Any, kind: str) -> str:
     return f"{v:,.1f}"
 
 
-def _fmt_delta(key: str, d: float | None, kind: str) -> str:
+def format_delta(key: str, d: float | None, kind: str) -> str:
     if d is None:
         return ""
     if kind == "pct":
@@ -122,13 +122,13 @@ def render_markdown(
 
     if base is not None:
         lines += ["| Metric | Baseline | Candidate | Δ |", "|---|---:|---:|---:|"]
-        for key, name, kind in ROWS:
+        for key, name, kind in METRIC_ROWS:
             d = c.deltas.get(key)
             if d is None or (d["baseline"] is None and d["candidate"] is None):
                 continue
             lines.append(
-                f"| {name} | {_fmt(d['baseline'], kind)} | {_fmt(d['candidate'], kind)} | "
-                f"{_fmt_delta(key, d['delta'], kind)} |"
+                f"| {name} | {format_value(d['baseline'], kind)} | {format_value(d['candidate'], kind)} | "
+                f"{format_delta(key, d['delta'], kind)} |"
             )
         lines.append("")
         lo, hi = c.ci or (0.0, 0.0)
@@ -140,10 +140,10 @@ def render_markdown(
         )
     else:
         lines += ["| Metric | Value |", "|---|---:|"]
-        for key, name, kind in ROWS:
+        for key, name, kind in METRIC_ROWS:
             v = cand.metrics.get(key)
             if v is not None:
-                lines.append(f"| {name} | {_fmt(v, kind)} |")
+                lines.append(f"| {name} | {format_value(v, kind)} |")
     lines.append("")
 
     notes = list(dict.fromkeys([*c.notes, *cand.notes, *((base.notes) if base else [])]))

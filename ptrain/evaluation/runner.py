@@ -426,8 +426,7 @@ def _judge_all(
         rubrics = [a.llm_rubric for a in case.assertions() if a.kind == "llm_rubric"]
         for o in per_case:
             if o.error is not None:
-                for rubric in rubrics:
-                    o.checks.append(A.Check("llm_rubric", False, "model call failed"))
+                o.checks += [A.Check("llm_rubric", False, "model call failed") for _ in rubrics]
                 continue
             for rubric in rubrics:
                 k = _req_key("rubric", [rubric, case.expected], case.vars, o.output)
