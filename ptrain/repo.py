@@ -375,11 +375,14 @@ class PromptRepo:
             self.git.sync_index(list(files))
             return commit
 
-    def _check_content(self, name: str, text: str) -> PromptSpec:
-        path = self.prompt_path(name)
+    def _check_content(self, name: str, text: str, source: str | None = None) -> PromptSpec:
+        path = source or self.prompt_path(name)
         return parse_prompt(load_roundtrip(text, path), path)
 
-    def create(self, name: str, text: str, message: str | None = None) -> Version:
+    def create(
+        self, name: str, text: str, message: str | None = None, source: str | None = None
+    ) -> Version:
+        """A new prompt; ``source`` names the file ``text`` came from in error messages."""
         path = self.prompt_path(name)
         self._writable()
         if (self.root / path).exists() or self.git.show_file("HEAD", path) is not None:
@@ -387,7 +390,7 @@ class PromptRepo:
                 f"prompt {name} already exists", f"use `ptrain prompt update {name} --file F`"
             )
         self._check_collisions(name)
-        self._check_content(name, text)
+        self._check_content(name, text, source)
         self._commit_and_write({path: text.encode()}, message or f"Create prompt {name}")
         return self.versions(name)[-1]
 
@@ -399,7 +402,13 @@ class PromptRepo:
                     "choose another name",
                 )
 
-    def update(self, name: str, text: str | None = None, message: str | None = None) -> Version:
+    def update(
+        self,
+        name: str,
+        text: str | None = None,
+        message: str | None = None,
+        source: str | None = None,
+    ) -> Version:
         """A new version: ``text`` replaces the file; None commits the work-tree edit of it."""
         path = self.prompt_path(name)
         self._writable()
@@ -427,7 +436,7 @@ class PromptRepo:
                 f"the new content of {name} is identical to its latest version",
                 "change something first",
             )
-        self._check_content(name, text)
+        self._check_content(name, text, source)
         self._commit_and_write({path: text.encode()}, message or f"Update prompt {name}")
         return self.versions(name)[-1]
 

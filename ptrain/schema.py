@@ -46,7 +46,7 @@ def _describe(err: dict) -> str:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    return f"{loc}: {msg}"
+    return f"{loc}: {msg}" if err["loc"] else msg
 
 
 def errors_of(model: type[M], doc: Any, source: str) -> list[str]:

@@ -48,7 +48,7 @@ def create(
             "give exactly one of --file or --template", "e.g. --template 'Summarise: {text}'"
         )
     text = _read_file(file) if file else new_prompt_yaml(template, type_, description)
-    v = open_repo().create(name, text, message)
+    v = open_repo().create(name, text, message, str(file) if file else None)
     emit_json(v.to_dict()) if json_out else info(f"Created {name} v{v.number} ({v.short})")
 
 
@@ -62,7 +62,8 @@ def update(
     json_out: bool = JSON,
 ) -> None:
     """Commit a new version of a prompt (only that prompt's file)."""
-    v = open_repo().update(name, _read_file(file) if file else None, message)
+    text = _read_file(file) if file else None
+    v = open_repo().update(name, text, message, str(file) if file else None)
     emit_json(v.to_dict()) if json_out else info(f"Updated {name} to v{v.number} ({v.short})")
 
 
