@@ -274,22 +274,33 @@ def rewrite_prompt_text(text: str, changes: dict[str, Any], source: str = "<prom
             f"{source}:1: expected a mapping of keys at the top level", "fix the prompt file"
         )
     for key, value in changes.items():
+        value = _literal(value)
         if key == "messages" and isinstance(doc.get("messages"), list) and value is not None:
             _rewrite_messages(doc["messages"], value)
-        else:
-            doc[key] = _literal(value)
+        elif isinstance(value, dict) and isinstance(doc.get(key), dict):
+            _merge(doc[key], value)
+        elif doc.get(key) != value or key not in doc:
+            doc[key] = value
     return dump_roundtrip(doc)
+
+
+def _merge(node: dict, value: dict) -> None:
+    """Update a mapping node in place, so its comments and key order stay."""
+    for k in [k for k in node if k not in value]:
+        del node[k]
+    for k, v in value.items():
+        if node.get(k) != v or k not in node:
+            node[k] = v
 
 
 def _rewrite_messages(nodes: list, messages: list) -> None:
     for i, new in enumerate(messages):
-        new = new.model_dump() if hasattr(new, "model_dump") else dict(new)
         if i < len(nodes) and isinstance(nodes[i], dict):
             # the role stays as written (user/human are aliases); only changed content moves
             if nodes[i].get("content") != new["content"]:
-                nodes[i]["content"] = _literal(new["content"])
+                nodes[i]["content"] = new["content"]
         else:
-            nodes.append(_literal(new))
+            nodes.append(new)
     del nodes[len(messages) :]
 
 
