@@ -81,6 +81,20 @@ def test_pre_commit_hook_definition():
 
 
 @pytest.mark.skipif(not (ROOT / "example-repo").exists(), reason="example-repo not there yet")
-def test_example_repo_validates(cli):
-    r = cli.run("prompt", "validate", *map(str, (ROOT / "example-repo").rglob("*.y*ml")))
+def test_local_hook_validates_example_repo(cli):
+    """Run the repo-local hook's entry the way pre-commit would: on the files it matches."""
+    import re
+    import shlex
+
+    config = load_safe((ROOT / ".pre-commit-config.yaml").read_text())
+    hook = next(h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"])
+    files = [
+        str(p.relative_to(ROOT))
+        for p in sorted((ROOT / "example-repo").rglob("*"))
+        if re.search(hook["files"], str(p.relative_to(ROOT)))
+    ]
+    assert "example-repo/ptrain.yaml" in files and len(files) >= 4
+    argv = shlex.split(hook["entry"])
+    assert argv[0] == "ptrain"
+    r = cli.run(*argv[1:], *files, cwd=ROOT)
     assert r.exit_code == 0, r.stderr
