@@ -26,6 +26,7 @@ import math
 import os
 import re
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-]*)*$")  # = pt
 _DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+_LIMIT_DAY = [time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400 - 3600))]  # cheap pre-check
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
@@ -67,7 +69,7 @@ def new_id(ms: int | None = None) -> str:
     millisecond, as in monotonic ULIDs), so records written together list in write order.
     """
     if ms is None:
-        ms = int(datetime.now(UTC).timestamp() * 1000)
+        ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big") >> 1
     with _id_lock:
         if ms <= _id_last[0]:
@@ -82,8 +84,20 @@ def format_ts(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+_sec_cache: list = [None, ""]
+
+
 def now_ts() -> str:
-    return format_ts(datetime.now(UTC))
+    ns = time.time_ns()
+    sec, ms = divmod(ns // 1_000_000, 1000)
+    if _sec_cache[0] != sec:  # strftime once per second, not once per record
+        _sec_cache[0], _sec_cache[1] = sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_sec_cache[1]}.{ms:03d}Z"
+
+
+def _future_limit() -> str:
+    """Timestamps more than a day ahead are refused (a clock or unit mistake)."""
+    return format_ts(datetime.fromtimestamp(time.time() + 86400, UTC))
 
 
 def parse_ts(value: str | datetime) -> str:
@@ -130,7 +144,7 @@ class Record(Strict):
     @classmethod
     def _ts(cls, v: Any) -> str:
         ts = parse_ts(v)
-        if ts > format_ts(datetime.now(UTC) + timedelta(days=1)):
+        if ts[:10] >= _LIMIT_DAY[0] and ts > _future_limit():
             raise ValueError(f"{ts} is in the future")
         return ts
 
@@ -264,12 +278,17 @@ def open_store(root: str | os.PathLike) -> Store:
 
 @dataclass(frozen=True)
 class Shard:
-    path: Path
+    fspath: str  # str, not Path: a summary handles hundreds of shards and pathlib costs
     prompt: str
     day: str
+    name: str
 
-    def rel(self, store: Store) -> str:
-        return self.path.relative_to(store.shards).as_posix()
+    @property
+    def path(self) -> Path:
+        return Path(self.fspath)
+
+    def rel(self, store: Store | None = None) -> str:
+        return f"{self.prompt}/{self.day}/{self.name}"
 
 
 def shards(store: Store, prompt: str | None = None) -> list[Shard]:
@@ -279,7 +298,7 @@ def shards(store: Store, prompt: str | None = None) -> list[Shard]:
         _scan_prompt_dir(store.shards / prompt, prompt, out)
     else:
         _walk(store.shards, "", out)
-    out.sort(key=lambda s: (s.day, s.prompt, s.path.name))
+    out.sort(key=lambda s: (s.day, s.prompt, s.name))
     return out
 
 
@@ -292,10 +311,10 @@ def _scan_prompt_dir(d: Path, prompt: str, out: list[Shard]) -> None:
         if e.is_dir() and _DAY_RE.match(e.name):
             for f in os.scandir(e.path):
                 if f.name.endswith(".jsonl") and not f.name.startswith("."):
-                    out.append(Shard(Path(f.path), prompt, e.name))
+                    out.append(Shard(f.path, prompt, e.name, f.name))
 
 
-def _walk(d: Path, prefix: str, out: list[Shard]) -> None:
+def _walk(d: Path | str, prefix: str, out: list[Shard]) -> None:
     try:
         entries = list(os.scandir(d))
     except (FileNotFoundError, NotADirectoryError):
@@ -307,19 +326,19 @@ def _walk(d: Path, prefix: str, out: list[Shard]) -> None:
             if prefix:
                 for f in os.scandir(e.path):
                     if f.name.endswith(".jsonl") and not f.name.startswith("."):
-                        out.append(Shard(Path(f.path), prefix, e.name))
+                        out.append(Shard(f.path, prefix, e.name, f.name))
         else:
-            _walk(Path(e.path), f"{prefix}/{e.name}" if prefix else e.name, out)
+            _walk(e.path, f"{prefix}/{e.name}" if prefix else e.name, out)
 
 
 # -- capture -------------------------------------------------------------------------------------
 
 
 def _payloads(store: Store, records: Iterable[Record], writer: str) -> dict[Path, bytes]:
-    parts: dict[Path, list[bytes]] = {}
+    parts: dict[tuple[str, str], list[bytes]] = {}
     for rec in records:
-        parts.setdefault(store.shard_path(rec.prompt, rec.day, writer), []).append(rec.to_line())
-    return {p: b"".join(lines) for p, lines in parts.items()}
+        parts.setdefault((rec.prompt, rec.ts[:10]), []).append(rec.to_line())
+    return {store.shard_path(p, d, writer): b"".join(lines) for (p, d), lines in parts.items()}
 
 
 def record(
@@ -756,11 +775,26 @@ def _shard_from_entry(e: dict) -> ShardAgg:
     return ShardAgg(groups, list(e["warnings"]), e["lines"], e["end"], e["crc"])
 
 
-def _parse_task(task: tuple) -> tuple[str, ShardAgg | None, os.stat_result | None, str]:
+def _copy_agg(a: list) -> list:
+    c = list(a)
+    c[HIST] = dict(a[HIST])
+    return c
+
+
+def _merge_groups(into: dict, groups: dict) -> None:
+    for k, a in groups.items():
+        t = into.get(k)
+        if t is None:
+            into[k] = _copy_agg(a)
+        else:
+            merge_agg(t, a)
+
+
+def _parse_task(task: tuple) -> tuple:
     """Bring one shard's aggregate up to date. Runs in a worker process for cold summaries.
 
-    Returns (rel, aggregate, stat, how) with how in full/tail/same; aggregate None if the shard
-    vanished.
+    Returns (rel, aggregate, stat, how, delta, start): ``how`` is full/tail/same/gone; ``delta``
+    the aggregate of only the bytes parsed now, which began at offset ``start``.
     """
     rel, path, prompt, entry = task
     try:
@@ -768,7 +802,7 @@ def _parse_task(task: tuple) -> tuple[str, ShardAgg | None, os.stat_result | Non
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError:
-        return rel, None, None, "gone"
+        return rel, None, None, "gone", None, 0
     cut = raw.rfind(b"\n") + 1
     base: ShardAgg | None = None
     if (
@@ -777,23 +811,30 @@ def _parse_task(task: tuple) -> tuple[str, ShardAgg | None, os.stat_result | Non
         and zlib.crc32(memoryview(raw)[: entry["end"]]) == entry["crc"]
     ):
         base = _shard_from_entry(entry)  # the cached prefix is intact: parse only what follows
+    start = base.end if base is not None else 0
+    delta = None
     if base is not None and base.end == cut:
         how = "same"
         base.warnings = [w for w in base.warnings if "incomplete last line" not in w]
     else:
         how = "tail" if base is not None else "full"
-        base = base or ShardAgg()
-        base.warnings = [w for w in base.warnings if "incomplete last line" not in w]
-        new = raw[base.end : cut]
-        aggregate_lines(new, prompt, rel, base.lines + 1, out=base)
-        base.crc = zlib.crc32(new, base.crc)
-        base.end = cut
+        new = raw[start:cut]
+        delta = aggregate_lines(new, prompt, rel, (base.lines if base else 0) + 1)
+        delta.crc, delta.end = zlib.crc32(new, base.crc if base else 0), cut
+        if base is None:
+            base = ShardAgg(delta.groups, list(delta.warnings), delta.lines, cut, delta.crc)
+        else:
+            _merge_groups(base.groups, delta.groups)
+            base.warnings = [w for w in base.warnings if "incomplete last line" not in w]
+            base.warnings += delta.warnings
+            base.lines += delta.lines
+            base.end, base.crc = cut, delta.crc
     if cut < len(raw):
         base.warnings.append(
             f"{rel}: incomplete last line ({len(raw) - cut} bytes) skipped: a writer was killed "
             "mid-append or is still writing"
         )
-    return rel, base, st, how
+    return rel, base, st, how, delta, start
 
 
 _POOL_MIN_BYTES = 8 << 20
@@ -812,37 +853,81 @@ def _run_tasks(tasks: list[tuple], total_bytes: int, workers: int | None):
         yield from map(_parse_task, tasks)
 
 
+@dataclass
+class Fresh:
+    """One shard's state after ``ShardCache.aggregates``."""
+
+    shard: Shard
+    how: str  # cached | same | tail | full
+    entry: dict  # the cache entry (JSON form) covering the shard's complete lines
+    delta: ShardAgg | None  # the aggregate of just the bytes parsed this time
+    start: int  # where the parsed bytes began
+
+
 class ShardCache:
-    """``<cache>/shards.json``: rel path -> stat, covered offset, CRC, aggregates, warnings."""
+    """Two files in ``<cache>``: ``index.json`` (per shard: size, mtime, inode, covered offset,
+    CRC, line count, warnings; plus the rollups) is read by every summary; ``aggs.json`` (per
+    shard aggregates and histograms) only when a shard changed or totals must be rebuilt."""
 
     def __init__(self, store: Store, enabled: bool = True):
         self.store = store
         self.enabled = enabled
-        self.path = store.cache / "shards.json"
+        self.path = store.cache / "index.json"
+        self.aggs_path = store.cache / "aggs.json"
         self.entries: dict[str, dict] = {}
+        self.rollups: dict[str, dict] = {}
+        self._aggs: dict[str, dict] | None = None
         self.dirty = False
+        self.aggs_dirty = False
         if enabled:
             try:
                 doc = jsonl.loads(self.path.read_bytes())
-                if doc.get("format") == 1 and doc.get("bucket_ratio") == _BUCKET_RATIO:
-                    self.entries = doc["shards"]
+                if doc.get("format") == 3 and doc.get("bucket_ratio") == _BUCKET_RATIO:
+                    self.entries, self.rollups = doc["shards"], doc["rollups"]
             except (OSError, ValueError, AttributeError, KeyError):
-                self.entries = {}
+                self.entries, self.rollups = {}, {}
+
+    def _load_aggs(self) -> dict[str, dict]:
+        if self._aggs is None:
+            self._aggs = {}
+            if self.enabled:
+                try:
+                    doc = jsonl.loads(self.aggs_path.read_bytes())
+                    if doc.get("format") == 3:
+                        self._aggs = doc["shards"]
+                except (OSError, ValueError, AttributeError, KeyError):
+                    pass
+        return self._aggs
+
+    def full_entry(self, rel: str) -> dict | None:
+        """The entry with its aggregates, or None if they are lost (then the shard is re-read)."""
+        e = self.entries.get(rel)
+        if e is None or "groups" in e:
+            return e
+        a = self._load_aggs().get(rel)
+        if a is None or (a["end"], a["crc"]) != (e["end"], e["crc"]):
+            return None
+        e["groups"] = a["groups"]
+        return e
 
     def aggregates(
         self, items: list[Shard], stats: ParseStats, workers: int | None = None
-    ) -> dict[str, tuple[Shard, ShardAgg]]:
-        """Up-to-date aggregates for ``items``; parses only shards (or tails) that changed."""
-        out: dict[str, tuple[Shard, ShardAgg]] = {}
+    ) -> dict[str, Fresh]:
+        """Up-to-date aggregates for ``items``; parses only shards (or tails) that changed.
+
+        Unchanged shards come back as their raw cache entry (converted only if needed).
+        """
+        out: dict[str, Fresh] = {}
         tasks, total = [], 0
         by_rel = {}
+        entries = self.entries
         for sh in items:
             rel = sh.rel(self.store)
             by_rel[rel] = sh
             stats.shards += 1
-            e = self.entries.get(rel)
+            e = entries.get(rel)
             try:
-                st = os.stat(sh.path)
+                st = os.stat(sh.fspath)
             except FileNotFoundError:
                 continue
             if e is not None and (e["size"], e["mtime"], e["ino"]) == (
@@ -850,44 +935,116 @@ class ShardCache:
                 st.st_mtime_ns,
                 st.st_ino,
             ):
-                out[rel] = (sh, _shard_from_entry(e))
+                out[rel] = Fresh(sh, "cached", e, None, e["end"])
                 stats.cached += 1
                 continue
-            tasks.append((rel, str(sh.path), sh.prompt, e))
+            tasks.append((rel, sh.fspath, sh.prompt, self.full_entry(rel)))
             total += st.st_size - (e["end"] if e else 0)
-        for rel, sa, st, how in _run_tasks(tasks, total, workers):
+        for rel, sa, st, how, delta, start in _run_tasks(tasks, total, workers):
             if sa is None:
-                self.entries.pop(rel, None)
+                entries.pop(rel, None)
                 self.dirty = True
                 continue
-            old = self.entries.get(rel)
             if how == "full":
                 stats.parsed_full += 1
                 stats.bytes_parsed += sa.end
             elif how == "tail":
                 stats.parsed_tail += 1
-                stats.bytes_parsed += sa.end - old["end"]
+                stats.bytes_parsed += sa.end - start
             else:
                 stats.cached += 1  # mtime changed (e.g. git checkout) but the bytes did not
-            out[rel] = (by_rel[rel], sa)
-            self.entries[rel] = _entry_from(sa, st)
-            self.dirty = True
+            entries[rel] = _entry_from(sa, st)
+            out[rel] = Fresh(by_rel[rel], how, entries[rel], delta, start)
+            self.dirty = self.aggs_dirty = True
         return out
+
+    def rollup(self, scope: str, fresh: dict[str, Fresh]) -> dict[tuple, list]:
+        """Totals per (prompt, version, env, variant) over ``fresh``, kept up to date
+        incrementally: a grown shard adds only its new tail's aggregate. Anything else (a shard
+        removed or rewritten) rebuilds the totals from the per-shard aggregates."""
+        r = self.rollups.get(scope) if self.enabled else None
+        groups: dict[tuple, list] | None = None
+        if r is not None and all(rel in fresh for rel in r["shards"]):
+            groups = {tuple(g[:4]): _agg_from_json(g[4]) for g in r["groups"]}
+            seen = r["shards"]
+            changed = False
+            for rel, f in fresh.items():
+                prev = seen.get(rel)
+                if f.how in ("cached", "same"):
+                    ok = prev == f.entry["end"]
+                elif f.how == "tail":
+                    ok = prev == f.start
+                else:  # full: fine only for a shard the rollup never saw
+                    ok = prev is None
+                if not ok:
+                    groups = None
+                    break
+                if f.delta is not None:
+                    _merge_groups(
+                        groups, {(f.shard.prompt, *k): a for k, a in f.delta.groups.items()}
+                    )
+                    changed = True
+            if groups is not None and not changed and len(seen) == len(fresh):
+                return groups
+        if groups is None:
+            groups = {}
+            for rel, f in fresh.items():
+                e = self.full_entry(rel)
+                if e is None:  # aggregates lost: read the shard again
+                    _, sa, st, _, _, _ = _parse_task((rel, f.shard.fspath, f.shard.prompt, None))
+                    if sa is None:
+                        continue
+                    e = self.entries[rel] = _entry_from(sa, st)
+                    self.aggs_dirty = True
+                for g in e["groups"]:
+                    k = (f.shard.prompt, g[0], g[1], g[2])
+                    a = _agg_from_json(g[3])
+                    if k in groups:
+                        merge_agg(groups[k], a)
+                    else:
+                        groups[k] = a
+        if self.enabled:
+            self.rollups.pop(scope, None)
+            while len(self.rollups) >= 16:  # keep the most recently used scopes
+                del self.rollups[next(iter(self.rollups))]
+            self.rollups[scope] = {
+                "shards": {rel: f.entry["end"] for rel, f in fresh.items()},
+                "groups": [[*k, _agg_to_json(a)] for k, a in groups.items()],
+            }
+            self.dirty = True
+        return groups
 
     def forget_missing(self) -> None:
         for rel in [r for r in self.entries if not (self.store.shards / r).exists()]:
             del self.entries[rel]
-            self.dirty = True
+            self.dirty = self.aggs_dirty = True
 
     def save(self) -> None:
         if not (self.enabled and self.dirty):
             return
         from ptrain.storage.yamlio import atomic_write
 
-        doc = {"format": 1, "bucket_ratio": _BUCKET_RATIO, "shards": self.entries}
+        index = {
+            rel: {k: v for k, v in e.items() if k != "groups"} for rel, e in self.entries.items()
+        }
         with contextlib.suppress(OSError):  # an unwritable cache only costs speed next time
+            if self.aggs_dirty:  # aggregates first: the index never points at missing ones
+                aggs = self._load_aggs()
+                out = {}
+                for rel, e in self.entries.items():
+                    if "groups" in e:
+                        out[rel] = {"end": e["end"], "crc": e["crc"], "groups": e["groups"]}
+                    elif rel in aggs:
+                        out[rel] = aggs[rel]
+                atomic_write(self.aggs_path, jsonl.dumps({"format": 3, "shards": out}))
+            doc = {
+                "format": 3,
+                "bucket_ratio": _BUCKET_RATIO,
+                "shards": index,
+                "rollups": self.rollups,
+            }
             atomic_write(self.path, jsonl.dumps(doc))
-        self.dirty = False
+        self.dirty = self.aggs_dirty = False
 
 
 # -- compaction file -----------------------------------------------------------------------------
@@ -1104,7 +1261,13 @@ def summarize(
         boundary = [s for s in items if s.day == cut_day and since_ts > f"{cut_day}T00:00:00.000Z"]
         items = [s for s in items if s.day >= cut_day and s not in boundary]
     cache = ShardCache(store, use_cache)
-    per_shard = cache.aggregates(items, stats, workers)
+    fresh = {
+        rel: f
+        for rel, f in cache.aggregates(items, stats, workers).items()
+        # compacted by a prune that was interrupted before it deleted the shard
+        if not (rel in absorbed and absorbed[rel] == f.entry["crc"])
+    }
+    groups = cache.rollup(f"{prompt or '*'}|{since_ts[:10] if since_ts else ''}", fresh)
     cache.save()
 
     totals: dict[tuple, list] = {}
@@ -1119,12 +1282,10 @@ def summarize(
             t = totals[k] = _new_agg()
         merge_agg(t, a)
 
-    for rel, (sh, sa) in per_shard.items():
-        if rel in absorbed and absorbed[rel] == sa.crc:
-            continue  # compacted by prune, which was interrupted before it deleted the shard
-        warnings.extend(sa.warnings)
-        for (version, env, variant), a in sa.groups.items():
-            add(sh.prompt, version, env, variant, a)
+    for f in fresh.values():
+        warnings.extend(f.entry["warnings"])
+    for (p, version, env, variant), a in groups.items():
+        add(p, version, env, variant, a)
     for sh in boundary:
         chunk = jsonl.read_complete(sh.path)
         stats.parsed_full += 1
@@ -1209,7 +1370,8 @@ def prune(
                 locks.append(cm)
             cache = ShardCache(store)
             aggs = cache.aggregates(old, ParseStats(), workers=1)
-            for rel, (sh, sa) in aggs.items():
+            for rel, f in aggs.items():
+                sh, sa = f.shard, _shard_from_entry(cache.full_entry(rel) or f.entry)
                 if absorbed.get(rel) == sa.crc:
                     continue  # already folded in by an interrupted prune
                 report.records_removed += sum(a[N] for a in sa.groups.values())
