@@ -33,12 +33,13 @@ from ptrain import feedback as fb  # noqa: E402
 from ptrain.storage import jsonl  # noqa: E402
 
 PROMPTS = ["support/triage", "support/reply", "billing/summarize", "search/rewrite", "docs/qa"]
-WORDS = (
+_SENTENCE = (
     "the a to of and my order account card charged twice refund please help when why how can you "
     "invoice payment failed login password reset shipping delayed package address update plan "
     "upgrade cancel subscription billing error message app crash slow search results wrong answer "
     "thanks great not helpful too long short rude correct missing detail customer tier gold silver"
-).split()
+)
+WORDS = _SENTENCE.split(" ")
 
 
 def _text(rng: random.Random, lo: int, hi: int) -> str:
@@ -191,6 +192,7 @@ def main() -> None:
             sugg,
         )
         assert close(r["avg_rating"], avg_rating, 1e-6) and close(r["avg_prompt_tokens"], pt, 1e-3)
+        assert close(r["avg_completion_tokens"], ct, 1e-3)
         assert close(r["latency_p50_ms"], p50, 0.025) and close(r["latency_p95_ms"], p95, 0.025)
 
     spool = data.parent / "append-spool"

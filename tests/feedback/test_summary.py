@@ -153,3 +153,18 @@ def test_commit_batches_feedback_into_one_commit(repo):
     status = subprocess.run(["git", "status", "--porcelain", "feedback"], cwd=root,
                             capture_output=True, text=True).stdout  # fmt: skip
     assert status == ""
+
+
+def test_lost_aggregate_file_is_rebuilt_from_the_shards(spool):
+    _seed(spool)
+    expected = fb.summarize(spool).rows
+    (spool / ".ptrain/cache/feedback/aggs.json").unlink()
+    fb.record(
+        spool, {"prompt": "billing", "kind": "success", "ts": "2026-11-01T13:00:00Z"}, writer="w"
+    )
+    s = fb.summarize(spool)
+    billing = {r["prompt"]: r for r in s.rows}["billing"]
+    assert billing["count"] == 2 and s.stats.parsed_full == 1  # its cached prefix was unusable
+    assert {r["prompt"]: r for r in s.rows}["support/triage"] == {r["prompt"]: r for r in expected}[
+        "support/triage"
+    ]
