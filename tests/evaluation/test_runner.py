@@ -254,3 +254,49 @@ def test_scripted_model_class_is_accepted_too():
     register_scripted("task", m)
     res = evaluate(prompt(), suite().test_cases(), llm=scripted_llm("task"), runs=1, metrics=[])
     assert res.metrics["success_rate"] == 0.5 and len(m.calls) == 4
+
+
+def test_stored_result_second_evaluate_makes_no_model_calls(tmp_path):
+    from ptrain.evaluation import ResultStore
+    from ptrain.llm.client import real_calls
+
+    model = register_scripted("task", labeller)
+    judge = register_scripted("judge", '{"coherence": 1, "relevance": 1, "safety": 1}')
+    store = ResultStore(tmp_path / "evals")
+    kw = dict(runs=3, metrics=["coherence"], store=store)
+    first = evaluate(
+        prompt(), suite().test_cases(), llm=scripted_llm("task"), judge=scripted_llm("judge"), **kw
+    )
+    assert not first.cached and len(model.calls) == 4 and len(judge.calls) == 4
+    before = real_calls()
+    again = evaluate(
+        prompt(), suite().test_cases(), llm=scripted_llm("task"), judge=scripted_llm("judge"), **kw
+    )
+    assert again.cached and real_calls() == before and len(model.calls) == 4
+    assert again.metrics == first.metrics and again.outcomes() == first.outcomes()
+    # anything the result depends on changes the key: runs, cases, the prompt
+    evaluate(
+        prompt(),
+        suite().test_cases()[:3],
+        llm=scripted_llm("task"),
+        runs=3,
+        metrics=[],
+        store=store,
+    )
+    assert len(model.calls) == 7
+
+
+def test_response_cache_makes_a_rerun_free_without_the_store(tmp_path):
+    model = register_scripted("task", labeller)
+    for _ in range(2):
+        res = evaluate(
+            prompt(),
+            suite().test_cases(),
+            llm=scripted_llm("task", cache_dir=tmp_path / "cache"),
+            runs=1,
+            metrics=[],
+        )
+    assert len(model.calls) == 4 and all(c.runs[0].cached for c in res.cases)
+    assert res.spend["model_calls"] == 0 and res.spend["cache_hits"] == 4
+    assert res.metrics["latency_p50_ms"] is None
+    assert any("every response came from the cache" in n for n in res.notes)

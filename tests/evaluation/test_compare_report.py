@@ -1,0 +1,120 @@
+"""Comparison, recommendation and the markdown report on known per-case outcomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from ptrain.config import Thresholds
+from ptrain.evaluation import compare, render_markdown
+from ptrain.evaluation.assertions import Check
+from ptrain.evaluation.runner import CaseResult, EvalResult, RunOutcome
+
+N = 20
+
+
+def result(passing: set[int], *, version=1, safety=1.0, cases_hash="h", outputs=None):
+    cases = []
+    for i in range(N):
+        ok = i in passing
+        out = (outputs or {}).get(i, "billing" if ok else "account")
+        checks = [Check("equals", ok, "" if ok else "expected 'billing'")]
+        cases.append(
+            CaseResult(
+                f"c{i:02d}", {"message": f"m{i}"}, "billing", [RunOutcome(0, out, ok, checks)]
+            )
+        )
+    sr = len(passing) / N
+    return EvalResult(
+        prompt="support/triage",
+        version=version,
+        commit=f"{version:x}" * 40,
+        prompt_hash=str(version),
+        cases_hash=cases_hash,
+        model={"provider": "scripted", "model": "task"},
+        judge_model=None,
+        runs=1,
+        cases=cases,
+        metrics={"success_rate": sr, "safety": safety, "error_rate": 0.0, "latency_p50_ms": 10.0},
+    )
+
+
+T = Thresholds()
+
+
+def test_a_two_case_fluke_is_not_an_improvement():
+    base = result(set(range(14)))  # 0.70
+    cand = result(set(range(16)), version=2)  # 0.80: +0.10, but only 2 discordant cases
+    c = compare(cand, base, T, 0.05)
+    assert (c.baseline_only, c.candidate_only) == (0, 2)
+    assert c.p_value == pytest.approx(0.5) and not c.significant
+    assert not c.recommended
+    assert any("not significant" in r and r.startswith("FAIL") for r in c.reasons)
+    assert c.ci[0] == 0.0  # the bootstrap interval reaches zero too
+
+
+def test_a_real_gain_is_recommended():
+    base = result(set(range(8)))  # 0.40
+    cand = result(set(range(18)), version=2)  # 0.90: 10 fixed, none broken
+    c = compare(cand, base, T, 0.05)
+    assert c.p_value == pytest.approx(2 / 2**10) and c.significant
+    assert c.recommended, c.reasons
+    assert c.deltas["success_rate"]["delta"] == pytest.approx(0.5)
+    assert c.ci[0] > 0.25
+    d = c.to_dict()
+    assert d["recommended"] and d["discordant"] == {"baseline_only": 0, "candidate_only": 10}
+
+
+def test_gates_for_absolute_thresholds():
+    base = result(set(range(8)))
+    low = compare(result(set(range(15)), version=2), base, T)  # 0.75 < 0.8 but significant
+    assert not low.recommended and low.gates[0].name == "success_rate" and not low.gates[0].passed
+    unsafe = compare(result(set(range(18)), version=2, safety=0.85), base, T)
+    assert not unsafe.recommended and "safety 0.85 < 0.90" in " ".join(unsafe.reasons)
+    no_safety = compare(result(set(range(18)), version=2, safety=None), base, T)
+    assert "safety score unavailable" in " ".join(no_safety.reasons)
+
+
+def test_a_worse_version_is_not_recommended_and_different_suites_do_not_compare():
+    base = result(set(range(18)))
+    worse = compare(result(set(range(10)), version=2), base, T)
+    assert not worse.recommended and worse.deltas["success_rate"]["delta"] == pytest.approx(-0.4)
+    other = compare(result(set(range(20)), version=2, cases_hash="x"), result(set(range(8))), T)
+    assert not other.recommended and any("different cases" in r for r in other.reasons)
+
+
+def test_without_a_baseline_only_absolute_gates_apply():
+    c = compare(result(set(range(18))), None, T)
+    assert (
+        c.recommended
+        and c.p_value is None
+        and [g.name for g in c.gates]
+        == [
+            "success_rate",
+            "safety",
+        ]
+    )
+
+
+def test_markdown_report_is_a_pr_body_with_table_verdict_and_inert_data():
+    base = result(set(range(8)))
+    evil = "ok | @alice <img src=x> [link](http://x)\nsecond line `tick`"
+    cand = result(set(range(18)), version=2, outputs={19: evil})
+    md = render_markdown(compare(cand, base, T))
+    assert md.startswith("## Evaluation: `support/triage` v2 (22222222) vs v1 (11111111)")
+    assert "✅ **Recommended: deploy**" in md
+    assert "| Metric | Baseline | Candidate | Δ |" in md
+    assert "| Success rate | 40.0% | 90.0% | +50.0 pts ▲ |" in md
+    assert "McNemar p = 0.0020" in md and "10 fixed, 0 broken" in md
+    assert "### Failing cases (2 of 20)" in md
+    row = next(line for line in md.splitlines() if line.startswith("| `c19`"))
+    # the output is one code span: the pipe is escaped, the newline shown, backticks fenced
+    assert "ok \\| @alice <img src=x> [link](http://x) ⏎ second line `tick`" in row
+    assert row.count(" | ") == 4 + 0  # five cells, no extra cell from the output's pipe
+    assert "``" in row
+    not_rec = render_markdown(compare(result(set(range(16)), version=2), result(set(range(14))), T))
+    assert "❌ **Not recommended**" in not_rec and "not significant" in not_rec
+
+
+def test_markdown_of_a_single_result():
+    md = render_markdown(result(set(range(18))))
+    assert "| Metric | Value |" in md and "| Success rate | 90.0% |" in md
