@@ -54,6 +54,11 @@ class Git:
     def __init__(self, git_dir: Path, work_tree: Path | None):
         self.git_dir = Path(git_dir)
         self.work_tree = Path(work_tree) if work_tree else None
+        # refs and objects are shared from here in a linked worktree (`git worktree add`)
+        self.common_dir = self.git_dir
+        common = self.git_dir / "commondir"
+        if common.is_file():
+            self.common_dir = (self.git_dir / common.read_text().strip()).resolve()
 
     # -- discovery ------------------------------------------------------------------------
     @classmethod
@@ -62,6 +67,9 @@ class Git:
         if not path.exists():
             raise NotAPromptRepo(f"{path} does not exist", "pass the path of a prompt repository")
         start = path if path.is_dir() else path.parent
+        fast = cls._discover_fast(start)
+        if fast is not None:
+            return fast
         proc = subprocess.run(
             # --show-toplevel fails in a bare repo, after the first two answers are printed
             ["git", "rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"],
@@ -78,6 +86,20 @@ class Git:
                 f"{path} is not inside a git repository", "run `ptrain init` there first"
             )
         return cls(Path(lines[1]), Path(lines[2]))
+
+    @classmethod
+    def _discover_fast(cls, start: Path) -> Git | None:
+        """The common layouts without spawning git: ``start`` is a work tree root with a
+        ``.git`` folder, or a bare repository. Anything else (a subfolder, a ``.git`` file of a
+        linked worktree, GIT_DIR in the environment) is left to ``git rev-parse``."""
+        if any(k in os.environ for k in ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR")):
+            return None
+        dot = start / ".git"
+        if dot.is_dir() and (dot / "HEAD").is_file() and not (dot / "commondir").exists():
+            return cls(dot, start) if _core_bare(dot) is False else None
+        if (start / "HEAD").is_file() and (start / "objects").is_dir() and _core_bare(start):
+            return cls(start, None)
+        return None
 
     @property
     def bare(self) -> bool:
@@ -124,12 +146,21 @@ class Git:
     def head_commit(self) -> str | None:
         return self.rev_parse("HEAD^{commit}")
 
+    def head_fast(self) -> str | None:
+        """HEAD's commit read from the ref files (no process); rev-parse when unsure."""
+        try:
+            head = (self.git_dir / "HEAD").read_text().strip()
+        except OSError:
+            return self.head_commit()
+        sha = self.read_ref_fast(head[5:]) if head.startswith("ref: ") else head
+        return sha if sha and len(sha) == 40 else self.head_commit()
+
     def current_branch(self) -> str | None:
         p = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
         return p.stdout.strip() or None if p.returncode == 0 else None
 
     def is_shallow(self) -> bool:
-        return (self.git_dir / "shallow").exists()
+        return (self.common_dir / "shallow").exists()
 
     def show_file(self, rev: str, path: str) -> bytes | None:
         p = self.run("cat-file", "blob", f"{rev}:{path}", check=False, binary=True)
@@ -186,11 +217,11 @@ class Git:
     def read_ref_fast(self, ref: str) -> str | None:
         """Value of ``ref`` without spawning git: a loose ref file, else packed-refs."""
         try:
-            with open(self.git_dir / ref, "rb") as f:
+            with open(self.common_dir / ref, "rb") as f:
                 return f.read(40).decode()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             pass
-        packed = _packed_refs(self.git_dir / "packed-refs")
+        packed = _packed_refs(self.common_dir / "packed-refs")
         return packed.get(ref)
 
     def user_identity(self) -> str:
@@ -206,7 +237,7 @@ class Git:
     @contextlib.contextmanager
     def lock(self, name: str = "ptrain.lock") -> Iterator[None]:
         """Serialise ptrain mutations of this repository across processes (flock)."""
-        path = self.git_dir / name
+        path = self.common_dir / name
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -252,6 +283,19 @@ class Git:
         self.update_ref("HEAD", commit, head or ZERO, f"ptrain: {message.splitlines()[0]}")
         return commit
 
+    def write_commit_graph(self) -> None:
+        """Bring git's commit-graph, with changed-path Bloom filters, up to date.
+
+        Version numbers come from ``git log -- <prompt file>``; with the filters git skips the
+        commits that did not touch the file without diffing their trees (in a repo of 4,000
+        commits: ~85 ms -> ~15 ms). ``--split`` only appends the new commits, and later
+        ``git gc`` keeps the filters. Best effort: a failure only costs speed.
+        """
+        if not self.is_shallow():
+            self.run(
+                "commit-graph", "write", "--reachable", "--changed-paths", "--split", check=False
+            )
+
     def sync_index(self, paths: Sequence[str]) -> None:
         """Make the real index agree with HEAD for ``paths`` (after commit_files)."""
         if self.work_tree is not None and paths:
@@ -280,6 +324,24 @@ class Git:
             f"object {target}\ntype commit\ntag {tag_name}\ntagger {ident}\n\n{message.rstrip()}\n"
         )
         return self.out("mktag", input=body).strip()
+
+
+def _core_bare(git_dir: Path) -> bool | None:
+    """``core.bare`` from the repository's own config; None when it does not say or when
+    ``core.worktree`` moves the work tree (then git itself must answer)."""
+    try:
+        text = (git_dir / "config").read_text()
+    except OSError:
+        return None
+    bare = None
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        key = key.strip().lower()
+        if sep and key == "worktree":
+            return None
+        if sep and key == "bare":
+            bare = value.strip().lower() == "true"
+    return bare
 
 
 _PACKED: dict[Path, tuple[float, int, dict[str, str]]] = {}
