@@ -76,5 +76,6 @@ def init(path: Path) -> InitResult:
             atomic_write(root / rel, data)
         result.commit = git.commit_files(files, "ptrain init: prompt repository layout")
         git.sync_index(list(files))
+        git.write_commit_graph()
     result.written = sorted(files)
     return result

@@ -102,4 +102,5 @@ def sync(git: Git, remote: str = "origin", push: bool = True) -> SyncResult:
                         "someone deployed meanwhile: run `ptrain sync` again",
                     )
                 res.pushed = [r.removeprefix("refs/tags/") for r in new_records + to_push]
+    git.write_commit_graph()  # fetched commits: keep `prompt versions` fast
     return res

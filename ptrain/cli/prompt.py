@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -107,8 +108,9 @@ def show(
 
         emit_json({**v.to_dict(), "env": env, "prompt": load_safe(text)})
         return
-    console().print(f"[dim]# {name} {v.label()} ({v.short}){' @ ' + env if env else ''}[/dim]")
-    console().print(text, markup=False, end="")
+    # plain writes: the file is shown as is, and rich's import cost stays off this hot path
+    sys.stdout.write(f"# {name} {v.label()} ({v.short}){' @ ' + env if env else ''}\n")
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 @app.command()
