@@ -47,6 +47,13 @@ _counter_lock = threading.Lock()
 _real_calls = 0
 
 
+def default_cache_dir() -> Path:
+    """Where response caches go unless a run chooses otherwise: ``<cache root>/responses``."""
+    from ptrain.llm.weights import cache_root
+
+    return cache_root() / "responses"
+
+
 def real_calls() -> int:
     """Requests sent to any model by this process (cache hits excluded)."""
     return _real_calls

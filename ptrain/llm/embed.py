@@ -53,12 +53,13 @@ class LocalEmbedder:
         from tokenizers import Tokenizer
 
         from ptrain.llm import weights
+        from ptrain.llm.server import default_threads
 
         d = weights.ensure(model)
         self.name = f"local:{model}:{weights.spec(model).files[0].sha256[:16]}"
         self.dim = 384
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or min(os.cpu_count() or 2, 8)
+        opts.intra_op_num_threads = threads or default_threads()
         opts.log_severity_level = 3
         self._session = ort.InferenceSession(
             str(d / "model.onnx"), sess_options=opts, providers=["CPUExecutionProvider"]
@@ -219,6 +220,7 @@ def mmr(
     if n == 0 or k <= 0:
         return []
     q = np.asarray(query_vec, np.float32).reshape(-1)
+    q = q / max(float(np.linalg.norm(q)), 1e-12)  # e.g. a centroid: relevance on the cosine scale
     relevance = candidates @ q
     pool = list(np.argsort(-relevance)[: fetch_k or n])
     chosen: list[int] = []
