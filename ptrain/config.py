@@ -88,6 +88,12 @@ class Thresholds(Strict):
     improvement_required: float = Field(0.05, ge=0, le=1)
 
 
+class PartialThresholds(Strict):
+    success_rate: float | None = Field(None, ge=0, le=1)
+    safety_score: float | None = Field(None, ge=0, le=1)
+    improvement_required: float | None = Field(None, ge=0, le=1)
+
+
 class EvaluationConfig(Strict):
     test_runs: int = Field(3, ge=1)
     metrics: list[Literal["coherence", "relevance", "safety"]] = Field(
@@ -96,6 +102,15 @@ class EvaluationConfig(Strict):
     deployment_thresholds: Thresholds = Field(default_factory=Thresholds)
     significance: float = Field(0.05, gt=0, lt=1)
     concurrency: int = Field(2, ge=1)
+    # Per-prompt overrides of the deployment thresholds (prompts differ in what is acceptable).
+    prompt_thresholds: dict[str, PartialThresholds] = Field(default_factory=dict)
+
+    def thresholds_for(self, name: str) -> Thresholds:
+        over = self.prompt_thresholds.get(name)
+        if over is None:
+            return self.deployment_thresholds
+        update = {k: v for k, v in over.model_dump().items() if v is not None}
+        return self.deployment_thresholds.model_copy(update=update)
 
 
 class FeedbackConfig(Strict):

@@ -13,6 +13,7 @@ from ptrain.cli.state import open_repo
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("sync")(sync)
+    app.command("demo")(demo)
 
 
 def init(
@@ -60,3 +61,32 @@ def sync(
         info(f"  ← {r}")
     for r in res.pushed:
         info(f"  → {r}")
+
+
+def demo(
+    dest: Path = typer.Option(
+        None, "--dir", help="Where to build the demo repo (default: a new temp folder)."
+    ),
+    approach: str = typer.Option(
+        "auto", "--approach", "-a", help="auto (the triggers choose), all, or one approach."
+    ),
+    budget: str = typer.Option(None, "--budget", "-b"),
+) -> None:
+    """The main job: copy example-repo/ into a new git repo and train a prompt on the embedded model."""
+    from ptrain.cli import state, train
+    from ptrain.demo import DEMO_PROMPT, build_demo_repo
+
+    path = build_demo_repo(dest)
+    info(f"Demo prompt repo: {path} (a copy of example-repo/ with its own git history)")
+    state.REPO_PATH = str(path)
+    from ptrain.training.triggers import status as trigger_status
+
+    for st in trigger_status(state.open_repo(), [DEMO_PROMPT]):
+        info(
+            f"{st.prompt}: {'; '.join(st.fired) or 'no trigger fired'} → approach {st.approach or 'few_shot'}"
+        )
+    res = train._run(DEMO_PROMPT, approach, budget, None, None, False, "origin", None, False)
+    train._render(res)
+    info(f"Try: ptrain -C {path} prompt diff {DEMO_PROMPT} 1 {res.branch}" if res.proposed else "")
+    if not res.proposed:
+        raise typer.Exit(train.NOT_PROPOSED)

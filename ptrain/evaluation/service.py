@@ -143,7 +143,7 @@ def evaluate_version(
 
     base_res = run(base_prompt, "baseline") if base_prompt is not None else None
     cand_res = run(cand_prompt, "candidate")
-    comp = compare(cand_res, base_res, cfg.deployment_thresholds, cfg.significance)
+    comp = compare(cand_res, base_res, cfg.thresholds_for(name), cfg.significance)
     return VersionEvaluation(comp, suite.path)
 
 

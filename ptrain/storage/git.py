@@ -246,6 +246,22 @@ class Git:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def tree_with(self, base: str | None, files: dict[str, bytes | None]) -> str:
+        """The tree of ``base`` with ``files`` replaced (None = removed), built in a temporary
+        index so the user's staging area is never touched."""
+        with tempfile.TemporaryDirectory(prefix="ptrain-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            if base:
+                self.run("read-tree", base, env=env)
+            for path, data in files.items():
+                if data is None:
+                    self.run("update-index", "--force-remove", "--", path, env=env)
+                    continue
+                blob = self.out("hash-object", "-w", "--stdin", input=data, binary=True)
+                blob = blob.decode().strip() if isinstance(blob, bytes) else blob.strip()
+                self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+            return self.out("write-tree", env=env).strip()
+
     def commit_files(
         self, files: dict[str, bytes | None], message: str, *, expect_head: str | None = None
     ) -> str:
@@ -260,18 +276,7 @@ class Git:
             raise ConcurrentUpdate(
                 "the branch moved while ptrain was committing", "re-run the command"
             )
-        with tempfile.TemporaryDirectory(prefix="ptrain-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            if head:
-                self.run("read-tree", head, env=env)
-            for path, data in files.items():
-                if data is None:
-                    self.run("update-index", "--force-remove", "--", path, env=env)
-                    continue
-                blob = self.out("hash-object", "-w", "--stdin", input=data, binary=True)
-                blob = blob.decode().strip() if isinstance(blob, bytes) else blob.strip()
-                self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-            tree = self.out("write-tree", env=env).strip()
+        tree = self.tree_with(head, files)
         if head and self.out("rev-parse", f"{head}^{{tree}}").strip() == tree:
             raise PtrainError(
                 "nothing to commit: the content is unchanged", "change the prompt first"
@@ -282,6 +287,35 @@ class Git:
         commit = self.out(*args).strip()
         self.update_ref("HEAD", commit, head or ZERO, f"ptrain: {message.splitlines()[0]}")
         return commit
+
+    def commit_on_branch(
+        self, base: str, files: dict[str, bytes | None], message: str, branch: str
+    ) -> str:
+        """Create ``branch`` (must not exist) with one commit of ``files`` on top of ``base``.
+
+        Nothing is checked out: the current branch, work tree and index are untouched.
+        """
+        tree = self.tree_with(base, files)
+        commit = self.out("commit-tree", tree, "-p", base, "-m", message).strip()
+        self.update_ref(f"refs/heads/{branch}", commit, ZERO, "ptrain train")
+        return commit
+
+    def last_trailer_commit(self, key: str, value: str) -> tuple[str, str] | None:
+        """Newest commit on any ref (local or remote-tracking) with trailer ``key: value``."""
+        p = self.run(
+            "log",
+            "--all",
+            "-1",
+            "--format=%H%x00%cI",
+            "--extended-regexp",
+            f"--grep=^{key}: {value}$",
+            check=False,
+        )
+        line = p.stdout.strip()
+        if p.returncode != 0 or not line:
+            return None
+        sha, date = line.split("\x00")
+        return sha, date
 
     def write_commit_graph(self) -> None:
         """Bring git's commit-graph, with changed-path Bloom filters, up to date.

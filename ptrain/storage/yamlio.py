@@ -114,3 +114,12 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def literal(text: str):
+    """A string that dumps as a ``|`` block when it spans lines (plain otherwise)."""
+    if "\n" not in text:
+        return text
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    return LiteralScalarString(text if text.endswith("\n") else text + "\n")

@@ -1,0 +1,260 @@
+"""``ptrain train ...``: train prompts, see what the triggers say, run on a schedule."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from ptrain.cli.output import console, emit_json, err_console, info, table
+from ptrain.cli.state import open_repo
+from ptrain.errors import PtrainError
+
+app = typer.Typer(no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+NOT_PROPOSED = 3  # a result, not an error: training ran but no candidate passed the gates
+
+
+def parse_budget(text: str | None, default):
+    """'200' (calls) or 'calls=200,tokens=100000,dollars=1.5' -> Budget."""
+    from ptrain.llm.budget import Budget
+
+    if not text:
+        return Budget.from_config(default)
+    limits: dict = {"calls": default.calls, "tokens": default.tokens, "dollars": default.dollars}
+    for part in text.split(","):
+        key, sep, val = part.strip().partition("=")
+        if not sep:
+            key, val = "calls", key
+        if key not in limits:
+            raise PtrainError(f"unknown budget limit {key!r}", "use calls=N,tokens=N,dollars=X")
+        try:
+            limits[key] = float(val) if key == "dollars" else int(val)
+        except ValueError:
+            raise PtrainError(
+                f"budget {key}={val!r} is not a number", "e.g. --budget calls=200,tokens=200000"
+            ) from None
+    return Budget(**limits)
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+
+    def tick(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = prog.add_task(stage, total=total or 1)
+        prog.update(tasks[stage], completed=done, total=total or 1)
+
+    return prog, tick
+
+
+def _run(
+    name: str,
+    approach: str,
+    budget: str | None,
+    candidates: int | None,
+    runs: int | None,
+    push: bool,
+    remote: str,
+    deploy: bool | None,
+    json_out: bool,
+):
+    from ptrain.training.run import train
+
+    repo = open_repo()
+    b = parse_budget(budget, repo.config.training.budget)
+    prog, tick = _progress()
+    if json_out or not err_console().is_terminal:
+        res = train(
+            repo,
+            name,
+            approach,
+            budget=b,
+            candidates=candidates,
+            runs=runs,
+            push=push,
+            remote=remote,
+            deploy=deploy,
+        )
+    else:
+        with prog:
+            res = train(
+                repo,
+                name,
+                approach,
+                budget=b,
+                candidates=candidates,
+                runs=runs,
+                push=push,
+                remote=remote,
+                deploy=deploy,
+                progress=tick,
+            )
+    return res
+
+
+def _render(res) -> None:
+    console().print(res.report, markup=False, highlight=False)
+    if res.proposed:
+        info(
+            f"[green]Proposed[/green] {res.prompt}: branch [bold]{res.branch}[/bold] ({res.commit[:8]})"
+        )
+    else:
+        info(f"[yellow]No candidate proposed[/yellow] for {res.prompt}")
+    info(f"Report: {res.report_path}")
+
+
+@app.command("run")
+def run_(
+    name: str,
+    approach: str = typer.Option(
+        "auto",
+        "--approach",
+        "-a",
+        help="few_shot, reinforcement, meta_prompt, adversarial, auto (the triggers choose) or all.",
+    ),
+    budget: str = typer.Option(
+        None, "--budget", "-b", help="calls=N,tokens=N,dollars=X (default: training.budget)."
+    ),
+    candidates: int = typer.Option(None, "--candidates", "-n", help="Candidates per approach."),
+    runs: int = typer.Option(
+        None, "--runs", help="Runs per eval case (default: evaluation.test_runs)."
+    ),
+    push: bool = typer.Option(False, "--push", help="Push the branch to the remote."),
+    remote: str = typer.Option("origin", "--remote"),
+    deploy: bool = typer.Option(
+        None, "--deploy/--no-deploy", help="Deploy the winner (default: training.auto_deploy)."
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Train a prompt now: candidates → held-out evaluation → the winner on a new branch."""
+    res = _run(name, approach, budget, candidates, runs, push, remote, deploy, json_out)
+    emit_json(res.to_dict()) if json_out else _render(res)
+    if not res.proposed:
+        raise typer.Exit(NOT_PROPOSED)
+
+
+@app.command()
+def trigger(
+    name: str,
+    approach: str = typer.Option(..., "--approach", "-a"),
+    budget: str = typer.Option(None, "--budget", "-b"),
+    push: bool = typer.Option(False, "--push"),
+    json_out: bool = JSON,
+) -> None:
+    """Train one prompt with a given approach, whatever the triggers say."""
+    res = _run(name, approach, budget, None, None, push, "origin", None, json_out)
+    emit_json(res.to_dict()) if json_out else _render(res)
+    if not res.proposed:
+        raise typer.Exit(NOT_PROPOSED)
+
+
+@app.command()
+def status(json_out: bool = JSON) -> None:
+    """Per prompt: feedback since the last training, which trigger fires, the approach, eligibility."""
+    from ptrain.training.triggers import status as trigger_status
+
+    rows = trigger_status(open_repo())
+    if json_out:
+        emit_json([r.to_dict() for r in rows])
+        return
+    out = []
+    for r in rows:
+        s = r.stats
+        out.append(
+            [
+                r.prompt,
+                s["count"],
+                "-" if s["error_rate"] is None else f"{s['error_rate']:.0%}",
+                "-" if s["avg_rating"] is None else f"{s['avg_rating']:.2f}",
+                s["suggestions"],
+                "; ".join(r.fired) or "-",
+                r.approach or "-",
+                "yes"
+                if r.should_train
+                else ("no: " + "; ".join(r.blocked_by) if r.blocked_by else "no"),
+                r.next_eligible or "",
+            ]
+        )
+    table(
+        [
+            "prompt",
+            "new",
+            "errors",
+            "rating",
+            "sugg.",
+            "fires",
+            "approach",
+            "train now",
+            "next eligible",
+        ],
+        out,
+    )
+
+
+@app.command()
+def auto(
+    budget: str = typer.Option(None, "--budget", "-b", help="Budget per prompt."),
+    push: bool = typer.Option(False, "--push", help="Push each branch."),
+    open_pr: bool = typer.Option(
+        False, "--open-pr", help="Open/update a pull request per trained prompt (GitHub)."
+    ),
+    remote: str = typer.Option("origin", "--remote"),
+    json_out: bool = JSON,
+) -> None:
+    """Train every prompt whose triggers fire and that is eligible (the scheduled job)."""
+    from ptrain.training.auto import run_auto
+
+    repo = open_repo()
+    results = run_auto(
+        repo,
+        budget=lambda: parse_budget(budget, repo.config.training.budget),
+        push=push or open_pr,
+        open_pr=open_pr,
+        remote=remote,
+    )
+    if json_out:
+        emit_json([r for r in results])
+        return
+    if not results:
+        info("no prompt is due for training (see `ptrain train status`)")
+    for r in results:
+        info(
+            f"{r['prompt']}: {r['outcome']}"
+            + (f" → {r['branch']}" if r.get("branch") else "")
+            + (f" ({r['pr_url']})" if r.get("pr_url") else "")
+        )
+
+
+@app.command()
+def watch(
+    interval: str = typer.Option("1h", "--interval", help="How often to check: 30m, 1h, 6h."),
+    once: bool = typer.Option(False, "--once", help="Check once and exit (for cron)."),
+    push: bool = typer.Option(False, "--push"),
+) -> None:
+    """Check the triggers every INTERVAL and train what is due (for teams without CI)."""
+    from ptrain.training.auto import parse_interval, run_auto
+
+    seconds = parse_interval(interval)
+    repo = open_repo()
+    while True:
+        for r in run_auto(
+            repo, budget=lambda: parse_budget(None, repo.config.training.budget), push=push
+        ):
+            info(
+                f"{time.strftime('%H:%M:%S')} {r['prompt']}: {r['outcome']}"
+                + (f" → {r['branch']}" if r.get("branch") else "")
+            )
+        if once:
+            return
+        time.sleep(seconds)
