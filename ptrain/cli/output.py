@@ -33,6 +33,9 @@ def emit_json(data: Any) -> None:
 
 
 def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -> None:
+    if not sys.stdout.isatty():
+        _plain_table(columns, rows, title)
+        return
     from rich.table import Table
 
     t = Table(title=title, show_edge=False, header_style="bold")
@@ -41,6 +44,19 @@ def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     console().print(t)
+
+
+def _plain_table(columns: list[str], rows: list[list[Any]], title: str | None) -> None:
+    """The layout rich gives a table on a pipe, without its 80-column wrapping (scripts want
+    whole cells) and its cost: ~0.3 ms a row, 60% of `prompt list` with 200 prompts."""
+    cells = [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = [" " + " ┃ ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("━" + "━╇━".join("━" * w for w in widths) + "━")
+    lines += [" " + " │ ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    if title:
+        lines.insert(0, title.center(len(lines[1])))
+    sys.stdout.write("\n".join(ln.rstrip() for ln in lines) + "\n")
 
 
 def info(msg: str) -> None:

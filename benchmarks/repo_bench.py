@@ -1,0 +1,294 @@
+"""Speed of the prompt repository: CLI read commands and runtime get(), on a big repo.
+
+Builds a prompt repo with PROMPTS prompts x VERSIONS versions (one commit per version, 4,000
+commits by default) with ``git fast-import``, deploys every prompt to staging and production
+(deploy records in ptrain's own tag format, so ``prompt list`` sees 400 moving tags), then
+measures, side by side in one run:
+
+* ``ptrain --help``, ``ptrain prompt show NAME``, ``ptrain prompt show NAME --env production``,
+  ``ptrain prompt list`` — wall time of the real console script (a fresh process each run),
+  output to a pipe; ``prompt list`` also to a pseudo-terminal, where tables are drawn by rich;
+* ``PromptRepo(path).get(NAME)`` cold (new PromptRepo, first call; imports already done) and
+  warm (the same call repeated).
+
+CLI rows also give the CPU time (user+sys of ptrain and its git children), which a busy
+machine inflates far less than wall time.
+
+Targets (issue 2): CLI <= 200 ms median, get() warm <= 50 us, cold <= 20 ms.
+
+    python benchmarks/repo_bench.py [--runs 15] [--prompts 200] [--versions 20] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS = {"cli": 0.200, "cold": 0.020, "warm": 50e-6}
+
+PROMPT = """\
+# {name}: generated for the benchmark
+schema_version: 1
+description: Benchmark prompt {name}, revision {rev}.
+type: system
+owner: bench
+labels: [bench]
+input_variables: [message]
+messages:
+  - role: system
+    content: |
+      You are assistant number {i}. This is revision {rev}.
+      Answer briefly and politely.
+  - role: human
+    content: "{{message}}"
+examples:
+  - inputs: {{message: "hello"}}
+    output: hi
+model: {{temperature: 0.0, max_tokens: 64}}
+"""
+
+
+def _data(text: str) -> bytes:
+    raw = text.encode()
+    return b"data %d\n%s\n" % (len(raw), raw)
+
+
+def build_repo(root: Path, prompts: int, versions: int, commit_graph: bool = True) -> list[str]:
+    """A prompt repo with ``prompts`` x ``versions`` commits; returns the prompt names."""
+    from ptrain.config import DEFAULT_CONFIG_YAML
+    from ptrain.repo import DeployRecord, _record_text
+
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    names = [f"team{i % 10}/prompt{i:03d}" for i in range(prompts)]
+    who, when = b"Bench <bench@example.com>", 1_700_000_000
+    stream = [b"commit refs/heads/main\nmark :1\n"]
+    stream.append(b"committer %s %d +0000\n" % (who, when) + _data("ptrain init"))
+    stream.append(b"M 100644 inline ptrain.yaml\n" + _data(DEFAULT_CONFIG_YAML)[:-1])
+    for rel in ("prompts/.gitkeep", "feedback/.gitkeep", "evals/.gitkeep"):
+        stream.append(b"M 100644 inline %s\ndata 0\n" % rel.encode())
+    mark = 1
+    for rev in range(1, versions + 1):
+        for i, name in enumerate(names):
+            mark += 1
+            when += 60
+            stream.append(b"commit refs/heads/main\nmark :%d\n" % mark)
+            stream.append(b"committer %s %d +0000\n" % (who, when))
+            stream.append(_data(f"{'Create' if rev == 1 else 'Update'} prompt {name}"))
+            stream.append(b"from :%d\n" % (mark - 1))
+            body = PROMPT.format(name=name, i=i, rev=rev)
+            stream.append(b"M 100644 inline prompts/%s.yaml\n" % name.encode() + _data(body)[:-1])
+    marks = root / ".git" / "bench-marks"
+    subprocess.run(
+        ["git", "fast-import", "--quiet", f"--export-marks={marks}"],
+        cwd=root,
+        input=b"".join(stream),
+        check=True,
+    )
+    sha = dict(line.split() for line in marks.read_text().splitlines())
+    marks.unlink()
+
+    # deploy records: staging runs the latest version, production the one before
+    stream = []
+    for i, name in enumerate(names):
+        for seq, (env, rev) in enumerate((("staging", versions), ("production", versions - 1))):
+            commit = sha[f":{(rev - 1) * prompts + i + 2}"]
+            rec = DeployRecord(
+                seq=1,
+                prompt=name,
+                env=env,
+                action="deploy",
+                to_commit=commit,
+                to_version=rev,
+                from_commit=None,
+                from_version=None,
+                by="Bench <bench@example.com>",
+                at="2024-01-01T00:00:00Z",
+                reason="bench",
+            )
+            tag = f"ptrain-deploy/{name}@{env}/000001"
+            stream.append(f"tag {tag}\nfrom {commit}\n".encode())
+            stream.append(b"tagger %s %d +0000\n" % (who, when + seq))
+            stream.append(_data(_record_text(rec)))
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=b"".join(stream), check=True)
+    lines = subprocess.run(
+        ["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/tags/ptrain-deploy/"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    updates = "".join(
+        f"create {ref.replace('ptrain-deploy/', 'ptrain/').rsplit('/', 1)[0]} {obj}\n"
+        for obj, ref in (ln.split() for ln in lines)
+    )
+    subprocess.run(["git", "update-ref", "--stdin"], cwd=root, input=updates.encode(), check=True)
+    subprocess.run(["git", "reset", "-q", "--hard", "main"], cwd=root, check=True)
+    if commit_graph:  # what ptrain's own commits, init and sync maintain
+        from ptrain.storage.git import Git
+
+        Git.discover(root).write_commit_graph()
+    return names
+
+
+def _median_cli(
+    args_list: dict[str, list[str]], root: Path, runs: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall time and CPU time (user+sys of the process and its git children) per command."""
+    exe = shutil.which("ptrain", path=str(Path(sys.executable).parent)) or "ptrain"
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte code cached
+    times: dict[str, list[float]] = {k: [] for k in args_list}
+    cpu: dict[str, list[float]] = {k: [] for k in args_list}
+
+    def argv(args: list[str]) -> list[str]:
+        return args[1:] if args[0] == "python" else [exe, *args]
+
+    for label, args in args_list.items():  # warm-up: byte code, page cache
+        p = subprocess.run(argv(args), cwd=root, env=env, capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"{label} failed: {p.stderr}")
+    for _ in range(runs):
+        for label, args in args_list.items():  # interleaved, so load spikes hit all alike
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t = time.perf_counter()
+            if label.endswith("(terminal)"):
+                _run_tty(argv(args), root, {**env, "COLUMNS": "120", "LINES": "50"})
+            else:
+                subprocess.run(argv(args), cwd=root, env=env, capture_output=True)
+            times[label].append(time.perf_counter() - t)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[label].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return times, cpu
+
+
+def _run_tty(argv: list[str], root: Path, env: dict[str, str]) -> None:
+    """Run with stdout on a pseudo-terminal, as a person at a terminal would (rich output)."""
+    master, slave = os.openpty()
+    p = subprocess.Popen(argv, cwd=root, env=env, stdout=slave, stderr=slave)
+    os.close(slave)
+    try:
+        while os.read(master, 65536):
+            pass
+    except OSError:  # EIO: the child closed the terminal
+        pass
+    finally:
+        os.close(master)
+    p.wait()
+
+
+def _get_times(root: Path, names: list[str], runs: int) -> tuple[list[float], list[float]]:
+    from ptrain import PromptRepo
+
+    PromptRepo(root).get(names[0])  # imports and lazy singletons done before timing
+    cold = []
+    for i in range(runs):
+        name = names[(i * 7) % len(names)]
+        t = time.perf_counter()
+        PromptRepo(root).get(name, env="production")
+        cold.append(time.perf_counter() - t)
+    repo = PromptRepo(root)
+    repo.get(names[1])
+    warm, n = [], 2000
+    for _ in range(runs):
+        t = time.perf_counter()
+        for _ in range(n):
+            repo.get(names[1], env="production")
+        warm.append((time.perf_counter() - t) / n)
+    return cold, warm
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.1f} ms"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--prompts", type=int, default=200)
+    ap.add_argument("--versions", type=int, default=20)
+    ap.add_argument("--keep", type=Path, help="Build the repo here and keep it.")
+    ap.add_argument(
+        "--no-commit-graph",
+        action="store_true",
+        help="Measure without the commit-graph ptrain maintains (e.g. a fresh plain clone).",
+    )
+    a = ap.parse_args()
+
+    tmp = None
+    if a.keep:
+        root = a.keep
+        if root.exists():
+            shutil.rmtree(root)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="ptrain-bench-")
+        root = Path(tmp.name) / "repo"
+    try:
+        t = time.perf_counter()
+        names = build_repo(root, a.prompts, a.versions, not a.no_commit_graph)
+        built = time.perf_counter() - t
+        name = names[len(names) // 2]
+        commands = {
+            # the floor: a bare interpreter start, to read the rows above it against
+            "python -c pass": ["python", sys.executable, "-c", "pass"],
+            "ptrain --help": ["--help"],
+            f"ptrain prompt show {name}": ["prompt", "show", name],
+            f"ptrain prompt show {name} --env production": [
+                "prompt",
+                "show",
+                name,
+                "--env",
+                "production",
+            ],
+            "ptrain prompt list": ["prompt", "list"],
+            "ptrain prompt list (terminal)": ["prompt", "list"],
+        }
+        cli, cpu = _median_cli(commands, root, a.runs)
+        cold, warm = _get_times(root, names, a.runs)
+    finally:
+        if tmp:
+            tmp.cleanup()
+
+    rows = [(label, ts, cpu[label], TARGETS["cli"]) for label, ts in cli.items()]
+    floor = rows.pop(0)
+    rows += [("get() cold (new PromptRepo, first call)", cold, None, TARGETS["cold"])]
+    rows += [("get() warm (repeated call)", warm, None, TARGETS["warm"])]
+    load = os.getloadavg()
+    print(
+        f"repo: {a.prompts} prompts x {a.versions} versions "
+        f"({a.prompts * a.versions} commits, {2 * a.prompts} deploy tags), built in {built:.1f} s"
+    )
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, load average {load[0]:.1f} at the end; "
+        f"runs={a.runs}; commit-graph: {'no' if a.no_commit_graph else 'yes'}"
+    )
+    print()
+    print("| what | median wall | p90 wall | median CPU | target | |")
+    print("|---|---:|---:|---:|---:|---|")
+    ok = True
+    for label, ts, cpu_ts, target in rows:
+        med = statistics.median(ts)
+        p90 = sorted(ts)[int(0.9 * (len(ts) - 1))]
+        cpu_med = _fmt(statistics.median(cpu_ts)) if cpu_ts else "-"
+        ok &= med <= target
+        mark = "ok" if med <= target else "MISSED"
+        print(f"| `{label}` | {_fmt(med)} | {_fmt(p90)} | {cpu_med} | ≤ {_fmt(target)} | {mark} |")
+    label, ts, cpu_ts, _ = floor
+    print(
+        f"| `{label}` (floor: interpreter start) | {_fmt(statistics.median(ts))} | "
+        f"{_fmt(sorted(ts)[int(0.9 * (len(ts) - 1))])} | {_fmt(statistics.median(cpu_ts))} | | |"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
