@@ -567,6 +567,45 @@ class PromptRepo:
                 ) from None
         return rec
 
+    # -- feedback ---------------------------------------------------------------------------
+    def record_feedback(
+        self,
+        name: str,
+        kind: str,
+        *,
+        version: str | int | None = None,
+        env: str | None = "production",
+        **fields: Any,
+    ):
+        """Append one feedback record for ``name``, tied to a version.
+
+        The version is the one given, else the one deployed to ``env``, else the latest.
+        ``fields`` are record fields (rating, output, inputs, message, suggestion, error_type,
+        latency_ms, ...); see docs/feedback-format.md. Returns the stored record.
+        """
+        from ptrain import feedback
+
+        if version is not None:
+            v = self.resolve(name, version)
+        else:
+            v = (self.deployed(name, env) if env else None) or self.resolve(name)
+        data = {
+            "prompt": name,
+            "kind": kind,
+            "version": v.commit,
+            "version_number": v.number,
+            "env": env,
+            **fields,
+        }
+        return feedback.record(self.root, {k: val for k, val in data.items() if val is not None})
+
+    def feedback_summary(
+        self, name: str | None = None, *, by: str = "prompt", since: str | None = None
+    ):
+        from ptrain import feedback
+
+        return feedback.summarize(self.root, name, by=by, since=since)
+
     # -- export -----------------------------------------------------------------------------
     def export(self, dest: Path, env: str = "production", fmt: str = "yaml") -> list[Path]:
         """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""

@@ -51,10 +51,15 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import prompt, repo_cmds, train
+    from ptrain.cli import feedback, prompt, repo_cmds, train
 
     app.add_typer(prompt.app, name="prompt", help="Create, version, deploy and roll back prompts.")
-    app.add_typer(train.app, name="train", help="Train prompts from feedback; triggers and schedules.")
+    app.add_typer(
+        feedback.app, name="feedback", help="Record, import, summarise, prune and commit feedback."
+    )
+    app.add_typer(
+        train.app, name="train", help="Train prompts from feedback; triggers and schedules."
+    )
     repo_cmds.register(app)
 
 
