@@ -48,9 +48,8 @@ def _post(url: str, body: dict) -> dict:
         return json.loads(r.read())
 
 
-def bench_chat(name: str, runs: int) -> dict:
+def bench_chat(name: str, runs: int, threads: int) -> dict:
     path = weights.path_of(name)
-    threads = server._int_env("PTRAIN_LOCAL_THREADS", server.default_threads())
     os.environ["PTRAIN_LOCAL_THREADS"] = str(threads)  # the same for every load of this model
     loads = []
     for _ in range(3):
@@ -108,8 +107,7 @@ def bench_embedder(runs: int) -> dict:
     return {"load_s": statistics.median(loads), "sentences_per_s": statistics.median(rates)}
 
 
-def render(chat: list[dict], emb: dict, command: str) -> str:
-    load = os.getloadavg()[0]
+def render(chat: list[dict], emb: dict, command: str, load: float) -> str:
     lines = [
         START,
         "## Models (`benchmarks/models_bench.py`)",
@@ -168,18 +166,27 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--threads", default="", help="comma-separated thread counts (default: default_threads())"
+    )
     args = ap.parse_args()
     names = [n for n in ("smollm2-135m", "qwen2.5-0.5b") if weights.status(n).installed]
     if "smollm2-135m" not in names:
         print("run `ptrain models pull` first", file=sys.stderr)
         return 1
+    load = os.getloadavg()[0]
+    counts = [int(t) for t in args.threads.split(",") if t] or [server.default_threads()]
     chat = []
     for n in names:
-        chat.append(bench_chat(n, args.runs))
-        print(json.dumps(chat[-1]), flush=True)
+        for t in counts:
+            chat.append(bench_chat(n, args.runs, t))
+            print(json.dumps(chat[-1]), flush=True)
     emb = bench_embedder(3)
     print(json.dumps(emb), flush=True)
-    section = render(chat, emb, "python benchmarks/models_bench.py")
+    command = "python benchmarks/models_bench.py" + (
+        f" --threads {args.threads}" if args.threads else ""
+    )
+    section = render(chat, emb, command, load)
     print(section)
     if not args.no_write:
         write_readme(section)

@@ -253,6 +253,10 @@ def pull(name: str, *, force: bool = False, progress: Progress | None = None) ->
         if not force and _stamp_valid(s):
             say(f"{name}: already installed and verified ({d})")
             return d
+        if not force and _files_match(s):  # e.g. copied in by hand on an offline machine
+            _write_stamp(s)
+            say(f"{name}: present and verified ({d})")
+            return d
         if force:
             shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True, exist_ok=True)
@@ -340,6 +344,17 @@ def sha256_file(path: Path) -> str:
         while block := fh.read(CHUNK):
             h.update(block)
     return h.hexdigest()
+
+
+def _files_match(s: ModelSpec) -> bool:
+    d = models_dir() / s.name
+    try:
+        return all(
+            (d / f.filename).stat().st_size == f.size and sha256_file(d / f.filename) == f.sha256
+            for f in s.files
+        )
+    except OSError:
+        return False
 
 
 def _verify_installed(s: ModelSpec) -> None:

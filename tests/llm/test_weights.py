@@ -123,3 +123,22 @@ def test_registry_pins_every_file():
     assert weights.default_model("chat") == "smollm2-135m"
     assert weights.default_model("embedder") == "all-minilm-l6-v2"
     assert weights.spec("qwen2.5-0.5b").opt_in
+
+
+def test_a_verified_file_placed_by_hand_needs_no_download(fake_model):
+    _, downloads = fake_model
+    d = weights.models_dir() / "fake"
+    d.mkdir(parents=True)
+    (d / "fake.gguf").write_bytes(PAYLOAD_A + PAYLOAD_B)
+    weights.pull("fake")
+    assert downloads == [] and weights.status("fake").installed
+
+
+def test_pull_without_force_repairs_a_corrupt_file(fake_model):
+    _, downloads = fake_model
+    d = weights.pull("fake")
+    (d / "fake.gguf").chmod(0o644)
+    (d / "fake.gguf").write_bytes(b"junk")
+    weights.pull("fake")
+    assert downloads == ["fake", "fake"]
+    assert (d / "fake.gguf").read_bytes() == PAYLOAD_A + PAYLOAD_B
