@@ -117,6 +117,7 @@ def version_cmd(
 def _render(comp) -> None:
     from rich.markup import escape
 
+    from ptrain.evaluation.compare import format_p
     from ptrain.evaluation.report import METRIC_ROWS, format_delta, format_value
 
     cand, base = comp.candidate, comp.baseline
@@ -133,7 +134,7 @@ def _render(comp) -> None:
     for key, title, kind in METRIC_ROWS:
         d = comp.deltas.get(key) or {}
         b, x = d.get("baseline"), d.get("candidate", cand.metrics.get(key))
-        if b is None and x is None:
+        if (b is None and x is None) or (kind == "int" and not (b or x)):
             continue
         if base is None:
             rows.append([title, format_value(x, kind)])
@@ -151,7 +152,7 @@ def _render(comp) -> None:
     if base is not None:
         lo, hi = comp.ci or (0.0, 0.0)
         c.print(
-            f"McNemar p = {comp.p_value:.4f} ({comp.candidate_only} fixed, "
+            f"McNemar p = {format_p(comp.p_value)} ({comp.candidate_only} fixed, "
             f"{comp.baseline_only} broken of {comp.paired_cases}); bootstrap 95% CI "
             f"[{lo * 100:+.1f}, {hi * 100:+.1f}] pts"
         )

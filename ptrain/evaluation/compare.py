@@ -178,7 +178,7 @@ def compare(
                 "improvement",
                 False,
                 f"improvement {delta:+.2f} over {baseline.label} is not significant "
-                f"(McNemar p = {comp.p_value:.3f} ≥ {significance}; "
+                f"(McNemar p = {format_p(comp.p_value)} ≥ {significance}; "
                 f"{comp.candidate_only} cases fixed, {comp.baseline_only} broken)",
             )
         )
@@ -188,10 +188,15 @@ def compare(
                 "improvement",
                 True,
                 f"improvement {delta:+.2f} over {baseline.label} ≥ {need:.2f}, significant "
-                f"(McNemar p = {comp.p_value:.3f} < {significance})",
+                f"(McNemar p = {format_p(comp.p_value)} < {significance})",
             )
         )
     return comp
+
+
+def format_p(p: float) -> str:
+    """A p-value for people: 0.031, or 3.7e-09 when it is tiny."""
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def _f(v: float | None) -> str:

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from ptrain.evaluation.compare import LOWER_IS_BETTER, Comparison
+from ptrain.evaluation.compare import LOWER_IS_BETTER, Comparison, format_p
 from ptrain.evaluation.runner import EvalResult
 
 METRIC_ROWS = [
@@ -124,7 +124,9 @@ def render_markdown(
         lines += ["| Metric | Baseline | Candidate | Δ |", "|---|---:|---:|---:|"]
         for key, name, kind in METRIC_ROWS:
             d = c.deltas.get(key)
-            if d is None or (d["baseline"] is None and d["candidate"] is None):
+            if d is None or not (d["baseline"] or d["candidate"]) and kind == "int":
+                continue  # no feedback ratings on either side
+            if d["baseline"] is None and d["candidate"] is None:
                 continue
             lines.append(
                 f"| {name} | {format_value(d['baseline'], kind)} | {format_value(d['candidate'], kind)} | "
@@ -133,7 +135,7 @@ def render_markdown(
         lines.append("")
         lo, hi = c.ci or (0.0, 0.0)
         lines.append(
-            f"**Significance:** exact McNemar p = {c.p_value:.4f} over {c.paired_cases} paired "
+            f"**Significance:** exact McNemar p = {format_p(c.p_value)} over {c.paired_cases} paired "
             f"cases ({c.candidate_only} fixed, {c.baseline_only} broken); paired bootstrap 95% "
             f"CI of the success-rate change [{lo * 100:+.1f}, {hi * 100:+.1f}] pts; "
             f"threshold p < {c.significance}."

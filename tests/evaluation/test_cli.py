@@ -91,7 +91,7 @@ def test_better_version_is_recommended_worse_is_not_and_results_are_stored(repo,
     report = tmp_path / "report.md"
     r = cli("evaluate", "version", NAME, "2", "--baseline", "1", "--report", str(report))
     assert r.exit_code == 0, r.stdout
-    assert "deploy recommended" in r.stdout and "McNemar p = 0.0312" in r.stdout
+    assert "deploy recommended" in r.stdout and "McNemar p = 0.031" in r.stdout
     md = report.read_text()
     assert "✅ **Recommended: deploy**" in md and "| Success rate | 50.0% | 100.0% |" in md
     calls = len(model.calls)

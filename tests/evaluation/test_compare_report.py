@@ -104,7 +104,7 @@ def test_markdown_report_is_a_pr_body_with_table_verdict_and_inert_data():
     assert "✅ **Recommended: deploy**" in md
     assert "| Metric | Baseline | Candidate | Δ |" in md
     assert "| Success rate | 40.0% | 90.0% | +50.0 pts ▲ |" in md
-    assert "McNemar p = 0.0020" in md and "10 fixed, 0 broken" in md
+    assert "McNemar p = 0.002" in md and "10 fixed, 0 broken" in md
     assert "### Failing cases (2 of 20)" in md
     row = next(line for line in md.splitlines() if line.startswith("| `c19`"))
     # the output is one code span: the pipe is escaped, the newline shown, backticks fenced
@@ -118,3 +118,9 @@ def test_markdown_report_is_a_pr_body_with_table_verdict_and_inert_data():
 def test_markdown_of_a_single_result():
     md = render_markdown(result(set(range(18))))
     assert "| Metric | Value |" in md and "| Success rate | 90.0% |" in md
+
+
+def test_p_values_are_readable():
+    from ptrain.evaluation.compare import format_p
+
+    assert format_p(0.03125) == "0.031" and format_p(3.7e-9) == "3.7e-09"
