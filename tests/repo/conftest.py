@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -55,12 +56,33 @@ def snapshot(root: Path) -> dict:
     }
 
 
+@pytest.fixture(scope="session")
+def _triage_template(tmp_path_factory):
+    """Built once per session; each test gets a copy (a git repo is just files)."""
+    from ptrain import PromptRepo
+    from ptrain.initialize import init
+
+    root = tmp_path_factory.mktemp("template") / "repo"
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{key}_NAME", "Test User")
+            mp.setenv(f"GIT_{key}_EMAIL", "test@example.com")
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        mp.setenv("HOME", str(root.parent))
+        (root.parent / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+        init(root)
+        repo = PromptRepo(root)
+        repo.create("support/triage", triage("v1"))
+        for i in (2, 3):
+            repo.update("support/triage", triage(f"v{i}"))
+    return root
+
+
 @pytest.fixture
-def triage_repo(prompt_repo):
-    """A prompt repo with support/triage at versions 1..3."""
-    for i in (1, 2, 3):
-        if i == 1:
-            prompt_repo.create("support/triage", triage("v1"))
-        else:
-            prompt_repo.update("support/triage", triage(f"v{i}"))
-    return prompt_repo
+def triage_repo(_triage_template, tmp_path):
+    """A prompt repo with support/triage at versions 1..3 (a fresh copy per test)."""
+    from ptrain import PromptRepo
+
+    root = tmp_path / "repo"
+    shutil.copytree(_triage_template, root, symlinks=True)
+    return PromptRepo(root)
