@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+# The model cache is resolved now, before tests move HOME, so weights are pulled once per machine.
+MODEL_CACHE = os.environ.get("PTRAIN_CACHE_DIR") or str(Path.home() / ".cache" / "ptrain")
 PTRAIN_BIN = shutil.which("ptrain", path=str(Path(sys.executable).parent)) or "ptrain"
 
 
@@ -25,6 +27,7 @@ def git_env(tmp_path_factory, monkeypatch):
         monkeypatch.setenv(f"GIT_{key}_NAME", "Test User")
         monkeypatch.setenv(f"GIT_{key}_EMAIL", "test@example.com")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PTRAIN_CACHE_DIR", MODEL_CACHE)
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "file")
     monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")

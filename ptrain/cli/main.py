@@ -51,7 +51,7 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import feedback, prompt, repo_cmds, train
+    from ptrain.cli import evaluate, feedback, prompt, repo_cmds, train
 
     app.add_typer(prompt.app, name="prompt", help="Create, version, deploy and roll back prompts.")
     app.add_typer(

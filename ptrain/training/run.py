@@ -215,7 +215,13 @@ def train(
         )
 
     def score(p: LoadedPrompt, what: str):
-        return evaluate(
+        # An evaluation is all or nothing: scoring half the cases would compare apples to pears.
+        left = budget.remaining()["calls"]
+        if left is not None and left < len(held_out):
+            raise BudgetExceeded(
+                f"{left} calls left, {len(held_out)} needed to score {what}", "raise --budget"
+            )
+        result = evaluate(
             p,
             held_out,
             llm=task,
@@ -225,6 +231,9 @@ def train(
             progress=lambda stage, d, t: tick(f"{what}: {stage}", d, t),
             store=store,
         )
+        if any("budget" in (r.error or "").lower() for c in result.cases for r in c.runs):
+            raise BudgetExceeded(f"the budget ran out while scoring {what}", "raise --budget")
+        return result
 
     try:
         tick("baseline", 0, 1)
@@ -300,9 +309,9 @@ def train(
         if res.best.candidate.new_cases:
             path, data = _suite_with_cases(repo, name, suite, res.best.candidate.new_cases)
             files[path] = data
-        res.commit = repo.git.commit_on_branch(
-            base_v.commit, files, _commit_message(res), res.branch
-        )
+        # branch from the tip of the current branch, so the review shows only this change
+        tip = repo.git.head_commit() or base_v.commit
+        res.commit = repo.git.commit_on_branch(tip, files, _commit_message(res), res.branch)
         if push:
             p = repo.git.run(
                 "push", remote, f"refs/heads/{res.branch}:refs/heads/{res.branch}", check=False

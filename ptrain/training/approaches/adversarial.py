@@ -138,9 +138,9 @@ class Adversarial:
         run = hashlib.sha256(ctx.text.encode()).hexdigest()[:8]
         for kind, inputs, _src, _why, _got in failing:
             cid = "adv-" + hashlib.sha256(repr(sorted(inputs.items())).encode()).hexdigest()[:10]
-            asserts: list[dict] = [{"type": "not_contains", "value": CANARY}]
+            asserts: list[dict] = [{"not_contains": CANARY}]
             if ctx.labels:
-                asserts.append({"type": "one_of", "values": list(ctx.labels)})
+                asserts.append({"one_of": list(ctx.labels)})
             cases.append(
                 {
                     "id": cid,
