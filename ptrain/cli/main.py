@@ -58,6 +58,12 @@ def _register() -> None:
         feedback.app, name="feedback", help="Record, import, summarise, prune and commit feedback."
     )
     app.add_typer(
+        evaluate.app, name="evaluate", help="Score a version on its eval suite; compare; recommend."
+    )
+    app.add_typer(
+        evaluate.evals_app, name="evals", help="Eval suites: list cases, add cases from feedback."
+    )
+    app.add_typer(
         train.app, name="train", help="Train prompts from feedback; triggers and schedules."
     )
     repo_cmds.register(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,7 @@ def test_auto_end_to_end_branch_report_and_nothing_else_moves(train_repo, cli):
     assert "examples:" in text and "# keep in sync with the router" in text
     msg = git(root, "log", "-1", "--format=%B", rows[0]["branch"])
     assert "Ptrain-Trained: support/route" in msg and "Ptrain-Approach: few_shot" in msg
-    report = open(rows[0]["report_path"]).read()
+    report = Path(rows[0]["report_path"]).read_text()
     assert "✅ **Proposed:**" in report and "```diff" in report and "McNemar" in report
     # the feedback that drove it is named in the report
     assert "Feedback records that drove it" in report
