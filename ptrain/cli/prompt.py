@@ -261,3 +261,28 @@ def validate(
             info(f"{checked} file(s) OK")
     if problems:
         raise typer.Exit(1)
+
+
+@app.command("run")
+def run_cmd(
+    name: str,
+    var: list[str] = typer.Option(None, "--var", help="Input variable KEY=VALUE (repeatable)."),
+    version: str = typer.Option(None, "--version", "-v"),
+    env: str = typer.Option(None, "--env", "-e"),
+    record: bool = typer.Option(False, "--record", help="Store the call as automated feedback."),
+    json_out: bool = JSON,
+) -> None:
+    """Call the configured task model once with a prompt and print the output."""
+    from ptrain.invoke import parse_vars, run_prompt
+
+    res = run_prompt(open_repo(), name, parse_vars(var), version=version, env=env, record=record)
+    if json_out:
+        emit_json(res.to_dict())
+        return
+    console().print(res.output, markup=False, highlight=False)
+    label = f"v{res.version}" if res.version else res.commit[:8]
+    info(
+        f"[dim]{name} {label} on {res.model}: {res.latency_ms:.0f} ms, {res.prompt_tokens} prompt + "
+        f"{res.completion_tokens} completion tokens{' (cached)' if res.cached else ''}"
+        f"{'; recorded ' + res.recorded if res.recorded else ''}[/dim]"
+    )
