@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-import typer
-from typer.core import TyperGroup
+# Plain click help: typer's rich help imports rich.markdown & co. (~250 ms) on every --help.
+os.environ.setdefault("TYPER_USE_RICH", "0")
 
-from ptrain.errors import PtrainError
+import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
+
+from ptrain.errors import PtrainError  # noqa: E402
 
 
 class _Root(TyperGroup):
@@ -51,7 +55,7 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import evaluate, feedback, prompt, repo_cmds, train
+    from ptrain.cli import ab, evaluate, feedback, prompt, repo_cmds, train
 
     app.add_typer(prompt.app, name="prompt", help="Create, version, deploy and roll back prompts.")
     app.add_typer(
@@ -66,7 +70,11 @@ def _register() -> None:
     app.add_typer(
         train.app, name="train", help="Train prompts from feedback; triggers and schedules."
     )
+    app.add_typer(ab.app, name="ab", help="A/B test prompt versions on live traffic; verdict.")
     repo_cmds.register(app)
+    from ptrain.cli import review
+
+    review.register(app)
 
 
 _register()
