@@ -292,12 +292,14 @@ class Git:
         self, base: str, files: dict[str, bytes | None], message: str, branch: str
     ) -> str:
         """Create ``branch`` (must not exist) with one commit of ``files`` on top of ``base``.
+        ``branch`` may also be a full ref name (``refs/tags/...``).
 
         Nothing is checked out: the current branch, work tree and index are untouched.
         """
         tree = self.tree_with(base, files)
         commit = self.out("commit-tree", tree, "-p", base, "-m", message).strip()
-        self.update_ref(f"refs/heads/{branch}", commit, ZERO, "ptrain train")
+        ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
+        self.update_ref(ref, commit, ZERO, "ptrain train")
         return commit
 
     def last_trailer_commit(self, key: str, value: str) -> tuple[str, str] | None:

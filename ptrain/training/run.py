@@ -84,6 +84,7 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     trigger: TriggerStatus | None = None
     budget_exhausted: bool = False
+    attempt_tag: str | None = None  # when nothing was proposed: the tag recording the attempt
 
     @property
     def proposed(self) -> bool:
@@ -108,6 +109,7 @@ class TrainResult:
             "notes": self.notes,
             "trigger": self.trigger.to_dict() if self.trigger else None,
             "budget_exhausted": self.budget_exhausted,
+            "attempt_tag": self.attempt_tag,
         }
 
 
@@ -330,6 +332,17 @@ def train(
                 reason=f"auto-deploy of {res.branch}: every gate passed",
             )
             res.deployed = rec.tag
+    elif res.baseline is not None:
+        # Record the attempt, so the triggers wait min_hours_between before trying again: a
+        # commit that changes nothing, carrying the trailer, kept under a tag (travels with
+        # clones and pushes; `git log --all` sees it).
+        res.attempt_tag = f"ptrain-train/{name}/{stamp}"
+        tip = repo.git.head_commit() or base_v.commit
+        repo.git.commit_on_branch(tip, {}, _attempt_message(res), f"refs/tags/{res.attempt_tag}")
+        if push:
+            ref = f"refs/tags/{res.attempt_tag}"
+            p = repo.git.run("push", remote, f"{ref}:{ref}", check=False)
+            res.pushed = p.returncode == 0
     from ptrain.training.report import render_report
 
     res.report = render_report(res, text)
@@ -387,6 +400,25 @@ def _suite_with_cases(repo, name: str, suite, new_cases: list[dict]) -> tuple[st
         if c["id"] not in have:
             doc["cases"].append(c)
     return path, dump_roundtrip(doc).encode()
+
+
+def _attempt_message(res: TrainResult) -> str:
+    scored = [o for o in res.outcomes if o.result]
+    best = max((o.result.metrics.get("success_rate") or 0 for o in scored), default=None)
+    base = res.baseline.metrics.get("success_rate")
+    lines = [
+        f"Train {res.prompt} with {', '.join(res.approaches)}: no candidate proposed",
+        "",
+        f"Current success {base:.2f}; best candidate {best:.2f} of {len(scored)} scored."
+        if best is not None and base is not None
+        else f"{len(scored)} candidates scored.",
+        f"Spend: {res.spend.get('calls', 0)} calls, {res.spend.get('tokens', 0)} tokens.",
+        "",
+        f"{TRAILER}: {res.prompt}",
+        f"Ptrain-Approach: {', '.join(res.approaches)}",
+        "Ptrain-Outcome: not-proposed",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _commit_message(res: TrainResult) -> str:

@@ -83,8 +83,15 @@ def test_weak_optimizer_is_rejected_never_proposed(train_repo):
     before = refs(train_repo.root)
     res = train(train_repo, "support/route", "meta_prompt", budget=Budget(calls=2000))
     assert not res.proposed and res.branch is None
-    assert refs(train_repo.root) == before
     assert any("discarded" in n for n in res.notes)
+    # no branch, no deploy tag moved: only the attempt is recorded (an immutable tag)
+    assert only_new_branch(before, refs(train_repo.root)) == [f"refs/tags/{res.attempt_tag}"]
+    assert git(train_repo.root, "diff", "--stat", "HEAD", res.attempt_tag) == ""
+    # ... which the triggers read, so a scheduled job does not retry for 24 h
+    from ptrain.training.triggers import status
+
+    st = status(train_repo, ["support/route"])[0]
+    assert not st.should_train and st.next_eligible
 
 
 def test_no_significant_gain_is_not_proposed(train_repo, cli):
