@@ -210,6 +210,12 @@ def auto(
         False, "--open-pr", help="Open/update a pull request per trained prompt (GitHub)."
     ),
     remote: str = typer.Option("origin", "--remote"),
+    prompts: list[str] = typer.Option(
+        None, "--prompt", "-p", help="Only these prompts (repeatable; default: all)."
+    ),
+    approach: str = typer.Option(
+        "auto", "--approach", "-a", help="auto (the triggers choose) or an approach, or all."
+    ),
     json_out: bool = JSON,
 ) -> None:
     """Train every prompt whose triggers fire and that is eligible (the scheduled job)."""
@@ -222,6 +228,8 @@ def auto(
         push=push or open_pr,
         open_pr=open_pr,
         remote=remote,
+        names=prompts or None,
+        approach=approach,
     )
     if json_out:
         emit_json([r for r in results])
@@ -234,6 +242,8 @@ def auto(
             + (f" → {r['branch']}" if r.get("branch") else "")
             + (f" ({r['pr_url']})" if r.get("pr_url") else "")
         )
+        if r.get("review"):
+            info(r["review"])
 
 
 @app.command()

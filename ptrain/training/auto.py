@@ -23,6 +23,7 @@ def run_auto(
     open_pr: bool = False,
     remote: str = "origin",
     names: list[str] | None = None,
+    approach: str = "auto",
 ) -> list[dict]:
     """Train what is due; one dict per prompt trained (outcome, branch, report path, PR url)."""
     from ptrain.training.run import train
@@ -33,7 +34,7 @@ def run_auto(
         if not st.should_train:
             continue
         try:
-            res = train(repo, st.prompt, "auto", budget=budget(), push=push, remote=remote)
+            res = train(repo, st.prompt, approach, budget=budget(), push=push, remote=remote)
         except PtrainError as exc:
             out.append({"prompt": st.prompt, "outcome": f"error: {exc.message}", "branch": None})
             continue
@@ -47,8 +48,10 @@ def run_auto(
             "pr_url": None,
         }
         if res.proposed and open_pr:
-            from ptrain.review.github import open_or_update_pr
+            from ptrain.review.github import open_or_update_pr, review_instructions
 
-            row["pr_url"] = open_or_update_pr(repo, res)
+            row["pr_url"] = open_or_update_pr(repo, res, remote=remote)
+            if row["pr_url"] is None:  # no GitHub: say how to open the review by hand
+                row["review"] = review_instructions(repo, res, remote=remote)
         out.append(row)
     return out
