@@ -306,10 +306,10 @@ def _rewrite_messages(nodes: list, messages: list) -> None:
 
 def _literal(value: Any) -> Any:
     """Multi-line strings as ``|`` blocks, recursively; other values unchanged."""
-    from ruamel.yaml.scalarstring import LiteralScalarString
+    from ptrain.storage.yamlio import literal
 
     if isinstance(value, str):
-        return LiteralScalarString(value) if "\n" in value else value
+        return literal(value)
     if hasattr(value, "model_dump"):
         value = value.model_dump(exclude_none=True)
     if isinstance(value, dict):

@@ -14,6 +14,7 @@ crash leaves either the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -109,10 +110,8 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
@@ -122,4 +121,4 @@ def literal(text: str):
         return text
     from ruamel.yaml.scalarstring import LiteralScalarString
 
-    return LiteralScalarString(text if text.endswith("\n") else text + "\n")
+    return LiteralScalarString(text)

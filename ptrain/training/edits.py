@@ -1,13 +1,14 @@
-"""Edits that training makes to a prompt file, applied to the round-trip YAML.
+"""Edits that training makes to a prompt file.
 
-Comments, key order and ``|`` blocks of the person-written file survive: only the nodes that
-change are replaced. Every edited text is re-validated before it becomes a candidate.
+They go through ``ptrain.prompts.rewrite_prompt_text``, so the comments, key order and ``|``
+blocks of the person-written file survive: only the nodes that change are replaced. Every
+edited text is re-validated before it becomes a candidate.
 """
 
 from __future__ import annotations
 
-from ptrain.prompts import PromptSpec, parse_prompt
-from ptrain.storage.yamlio import dump_roundtrip, literal, load_roundtrip
+from ptrain.prompts import PromptSpec, parse_prompt, rewrite_prompt_text
+from ptrain.storage.yamlio import load_roundtrip
 
 
 def instruction_of(spec: PromptSpec) -> str:
@@ -21,30 +22,21 @@ def instruction_of(spec: PromptSpec) -> str:
 
 
 def with_instruction(text: str, new_instruction: str, source: str = "candidate") -> str:
-    doc = load_roundtrip(text, source)
-    if doc.get("messages") is not None:
-        msgs = doc["messages"]
-        idx = next((i for i, m in enumerate(msgs) if m.get("role") == "system"), 0)
-        msgs[idx]["content"] = literal(new_instruction)
-    else:
-        doc["template"] = literal(new_instruction)
-    return dump_roundtrip(doc)
+    spec = checked(text, source)
+    if not new_instruction.endswith("\n") and "\n" in new_instruction:
+        new_instruction += "\n"
+    if spec.messages is None:
+        return rewrite_prompt_text(text, {"template": new_instruction}, source)
+    msgs = [m.model_dump() for m in spec.messages]
+    idx = next((i for i, m in enumerate(msgs) if m["role"] == "system"), 0)
+    msgs[idx]["content"] = new_instruction
+    return rewrite_prompt_text(text, {"messages": msgs}, source)
 
 
 def with_examples(text: str, examples: list[dict], source: str = "candidate") -> str:
     """Replace the few-shot examples (list of {inputs: {...}, output: str})."""
-    doc = load_roundtrip(text, source)
-    items = [
-        {"inputs": dict(ex["inputs"]), "output": literal(str(ex["output"]))} for ex in examples
-    ]
-    if "examples" in doc:
-        doc["examples"] = items
-    else:
-        # keep `model:` last if present: insert examples before it
-        keys = list(doc.keys())
-        pos = keys.index("model") if "model" in keys else len(keys)
-        doc.insert(pos, "examples", items)
-    return dump_roundtrip(doc)
+    items = [{"inputs": dict(ex["inputs"]), "output": str(ex["output"])} for ex in examples]
+    return rewrite_prompt_text(text, {"examples": items}, source)
 
 
 def checked(text: str, source: str = "candidate") -> PromptSpec:
