@@ -114,9 +114,12 @@ def show(
 
 
 @app.command()
-def diff(name: str, a: str, b: str = typer.Argument("latest")) -> None:
+def diff(name: str, a: str, b: str = typer.Argument("latest"), json_out: bool = JSON) -> None:
     """Unified diff of a prompt between two versions."""
     text = open_repo().diff(name, a, b)
+    if json_out:
+        emit_json({"prompt": name, "a": a, "b": b, "diff": text})
+        return
     console().print(text or "(no differences)", markup=False, end="" if text else "\n")
 
 
