@@ -137,7 +137,7 @@ def render(chat: list[dict], emb: dict, command: str, load: float) -> str:
         "",
         "Embedder: 512 sentences of ~15 words, batches of 32, median of 3 runs.",
         "",
-        "Why SmolLM2-135M is the default: one 98 MB download, loads in about a second and runs "
+        "Why SmolLM2-135M is the default: one 98 MB download, loads in 0.5-2 s and runs "
         "at interactive speed on 2 cores, so a newcomer's first `ptrain prompt run` or training "
         "run takes seconds, not minutes; it is weak but reacts strongly to its prompt (issue #4: "
         "3% zero-shot to 33% with 8 examples on a BIG-bench intent task), which is what prompt "
