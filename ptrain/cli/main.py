@@ -72,8 +72,9 @@ def _register() -> None:
     )
     app.add_typer(ab.app, name="ab", help="A/B test prompt versions on live traffic; verdict.")
     repo_cmds.register(app)
-    from ptrain.cli import review
+    from ptrain.cli import models, review
 
+    app.add_typer(models.app, name="models")  # `ptrain models pull`: CI and action.yml
     review.register(app)
 
 
