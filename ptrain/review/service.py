@@ -253,7 +253,7 @@ def render_review(result: ReviewResult) -> str:
     elif bad:
         verdict = f"❌ {len(bad)} of {len(ps)} changed prompt{'s' if len(ps) != 1 else ''} fail"
     else:
-        verdict = f"✅ every changed prompt passes its gates ({len(ps)})"
+        verdict = f"✅ {len(ps)} changed prompt{'s' if len(ps) != 1 else ''}, every gate passes"
     lines = [
         REVIEW_MARKER,
         f"## ptrain review: {verdict}",

@@ -165,3 +165,76 @@ def test_workflow_permissions_history_and_concurrency():
         (job,) = doc["jobs"].values()
         checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
         assert checkout["with"]["fetch-depth"] == 0 and checkout["with"]["fetch-tags"] is True
+
+
+def _run_step(tmp_path: Path, **inputs: str) -> subprocess.CompletedProcess:
+    """The action's "Run ptrain" script under bash, with a stand-in `ptrain` that records its
+    arguments and environment."""
+    doc = load_safe(ACTION.read_text())
+    step = next(s for s in doc["runs"]["steps"] if s.get("name") == "Run ptrain")
+    stub = tmp_path / "bin" / "ptrain"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text(
+        '#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$OUT/args"\n'
+        'printf "%s|%s\\n" "${PTRAIN_TASK_MODEL:-}" "${PTRAIN_TASK_BASE_URL:-}" > "$OUT/env"\n'
+    )
+    stub.chmod(0o755)
+    repo = tmp_path / "repo"
+    repo.mkdir(exist_ok=True)
+    git(tmp_path, "init", "-q", str(repo))
+    env = {
+        "PATH": f"{stub.parent}:/usr/bin:/bin",
+        "OUT": str(tmp_path),
+        "HOME": str(tmp_path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    for key, default in doc["inputs"].items():
+        value = inputs.get(key.replace("-", "_"), str(default.get("default", "")))
+        env[f"PTRAIN_INPUT_{key.upper().replace('-', '_')}"] = value
+    return subprocess.run(
+        ["bash", "-c", step["run"]], cwd=repo, env=env, capture_output=True, text=True
+    )
+
+
+def test_the_run_step_builds_the_command_from_inputs(tmp_path):
+    p = _run_step(
+        tmp_path,
+        prompts="support/route, assistant/intent",
+        approach="few_shot",
+        budget="calls=50",
+        task_model="openai:gpt-4o-mini",
+        base_url="http://127.0.0.1:1/v1",
+    )
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "args").read_text().split("\n")[:-1] == [
+        "train",
+        "auto",
+        "--approach",
+        "few_shot",
+        "--prompt",
+        "support/route",
+        "--prompt",
+        "assistant/intent",
+        "--budget",
+        "calls=50",
+        "--push",
+        "--open-pr",
+    ]
+    assert (tmp_path / "env").read_text().strip() == "openai:gpt-4o-mini|http://127.0.0.1:1/v1"
+    # a bot identity when the workflow did not set one
+    assert (
+        git(tmp_path / "repo", "config", "user.email")
+        .strip()
+        .endswith("[bot]@users.noreply.github.com")
+    )
+
+
+def test_the_run_step_review_deploy_and_a_bad_command(tmp_path):
+    assert _run_step(tmp_path, command="review").returncode == 0
+    assert (tmp_path / "args").read_text().split() == ["review"]
+    assert _run_step(tmp_path, command="deploy-merged", push="false").returncode == 0
+    assert (tmp_path / "args").read_text().split() == ["deploy-merged"]
+    # an input with shell syntax stays data
+    p = _run_step(tmp_path, command="review; touch pwned")
+    assert p.returncode == 2 and "unknown command" in p.stdout
+    assert not (tmp_path / "repo" / "pwned").exists()
