@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ptrain.ab import runtime_variant
 from ptrain.config import CONFIG_FILE, Config, load_config
 from ptrain.errors import (
     ConcurrentUpdate,
@@ -324,7 +325,13 @@ class PromptRepo:
 
         Cached by the deploy tag's value, so a repeated call reads one small ref file and does
         a dictionary lookup; a moved tag is seen on the next call. Works on bare mirrors.
+        With ``unit_id`` (a user or session id) and an A/B experiment running for (name, env),
+        the unit's sticky variant instead (``.variant`` set; see :mod:`ptrain.ab`).
         """
+        if unit_id is not None and version is None:
+            hit = runtime_variant(self, name, env, unit_id)
+            if hit is not None:
+                return hit
         if version is not None:
             key = ("v", f"{name}@{version}")
             hit = self._runtime_cache.get(key)
@@ -570,7 +577,7 @@ class PromptRepo:
     # -- feedback ---------------------------------------------------------------------------
     def record_feedback(
         self,
-        name: str,
+        name: str | LoadedPrompt,
         kind: str,
         *,
         version: str | int | None = None,
@@ -582,8 +589,17 @@ class PromptRepo:
         The version is the one given, else the one deployed to ``env``, else the latest.
         ``fields`` are record fields (rating, output, inputs, message, suggestion, error_type,
         latency_ms, ...); see docs/feedback-format.md. Returns the stored record.
+        ``name`` may be the ``LoadedPrompt`` that ``get`` returned: its commit, env and A/B
+        variant are recorded.
         """
         from ptrain import feedback
+
+        if isinstance(name, LoadedPrompt):
+            loaded, name = name, name.name
+            version = loaded.commit if version is None else version
+            env = loaded.env or env
+            if loaded.variant is not None:
+                fields.setdefault("variant", loaded.variant)
 
         if version is not None:
             v = self.resolve(name, version)
