@@ -3,17 +3,20 @@
 Plain ``git fetch`` does not move a tag that already exists in a clone (it needs
 ``--tags --force``), and a moved tag needs a forced push. ``sync`` does both safely:
 
-1. fetch the remote's ``ptrain/*`` and ``ptrain-deploy/*`` tags into a private namespace;
+1. fetch the remote's ``ptrain/*``, ``ptrain-deploy/*`` and ``ptrain-ab/*`` tags into a private
+   namespace;
 2. copy deploy records the clone does not have (records are immutable; the same record name
    with different content is a conflict);
-3. for each moving tag, keep the side whose deploy record is newer (higher sequence number),
-   and push local moves with ``--force-with-lease`` so a concurrent remote move is never lost.
+3. for each moving tag (deploy and A/B experiment tags), keep the side whose record is newer
+   (higher sequence number), and push local moves with ``--force-with-lease`` so a concurrent
+   remote move is never lost.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ptrain.ab import AB_TAG_PREFIX
 from ptrain.errors import ConcurrentUpdate, PtrainError
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, RECORD_TAG_PREFIX, ZERO, Git
 
@@ -57,6 +60,7 @@ def sync(git: Git, remote: str = "origin", push: bool = True) -> SyncResult:
             remote,
             f"+refs/tags/ptrain/*:{ns}ptrain/*",
             f"+refs/tags/ptrain-deploy/*:{ns}ptrain-deploy/*",
+            f"+refs/tags/ptrain-ab/*:{ns}ptrain-ab/*",
         )
         theirs_records = {
             r.replace(ns + "ptrain-deploy/", RECORD_TAG_PREFIX): o
@@ -74,11 +78,12 @@ def sync(git: Git, remote: str = "origin", push: bool = True) -> SyncResult:
                 f"deploy record {res.conflicts[0]} differs here and on {remote} (two deploys with the same number)",
                 "delete your local record and moving tag (`git tag -d ...`), run `ptrain sync`, then deploy again",
             )
-        theirs = {
-            r.replace(ns + "ptrain/", DEPLOY_TAG_PREFIX): o
-            for r, o in _tags(git, ns + "ptrain/").items()
-        }
-        mine = _tags(git, DEPLOY_TAG_PREFIX)
+        # moving tags: deploys, and A/B experiments (ptrain.ab), both named .../<seq>
+        theirs: dict[str, str] = {}
+        mine: dict[str, str] = {}
+        for sub, prefix in (("ptrain/", DEPLOY_TAG_PREFIX), ("ptrain-ab/", AB_TAG_PREFIX)):
+            theirs.update((r.replace(ns + sub, prefix), o) for r, o in _tags(git, ns + sub).items())
+            mine.update(_tags(git, prefix))
         to_push: list[str] = []
         leases: list[str] = []
         for ref in sorted(set(theirs) | set(mine)):
