@@ -72,35 +72,19 @@ def _run(
     from ptrain.training.run import train
 
     repo = open_repo()
-    b = parse_budget(budget, repo.config.training.budget)
-    prog, tick = _progress()
+    kwargs = dict(
+        budget=parse_budget(budget, repo.config.training.budget),
+        candidates=candidates,
+        runs=runs,
+        push=push,
+        remote=remote,
+        deploy=deploy,
+    )
     if json_out or not err_console().is_terminal:
-        res = train(
-            repo,
-            name,
-            approach,
-            budget=b,
-            candidates=candidates,
-            runs=runs,
-            push=push,
-            remote=remote,
-            deploy=deploy,
-        )
-    else:
-        with prog:
-            res = train(
-                repo,
-                name,
-                approach,
-                budget=b,
-                candidates=candidates,
-                runs=runs,
-                push=push,
-                remote=remote,
-                deploy=deploy,
-                progress=tick,
-            )
-    return res
+        return train(repo, name, approach, **kwargs)
+    prog, tick = _progress()
+    with prog:
+        return train(repo, name, approach, progress=tick, **kwargs)
 
 
 def _render(res) -> None:
