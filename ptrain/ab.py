@@ -675,6 +675,7 @@ class Verdict:
     horizon: int
     needed: int  # outcomes still needed by the variant furthest behind
     tests: list[dict[str, Any]] = field(default_factory=list)  # challenger vs control at horizon
+    rates: dict[str, float] = field(default_factory=dict)  # of the first `horizon` outcomes
 
 
 def decide(
@@ -688,6 +689,7 @@ def decide(
     if needed:
         return Verdict("keep running", None, sample_size, needed)
     head = {n: sum(o[:sample_size]) for n, o in outcomes.items()}
+    rates = {n: s / sample_size for n, s in head.items()}
     challengers = [n for n in names if n != control]
     alpha_each = alpha / len(challengers)
     tests, better, worse = [], [], []
@@ -708,10 +710,10 @@ def decide(
             (better if z > 0 else worse).append(n)
     if better:
         win = max(better, key=lambda n: head[n])
-        return Verdict(f"{win} wins", win, sample_size, 0, tests)
+        return Verdict(f"{win} wins", win, sample_size, 0, tests, rates)
     if len(worse) == len(challengers):
-        return Verdict(f"{control} wins", control, sample_size, 0, tests)
-    return Verdict("no difference", None, sample_size, 0, tests)
+        return Verdict(f"{control} wins", control, sample_size, 0, tests, rates)
+    return Verdict("no difference", None, sample_size, 0, tests, rates)
 
 
 @dataclass
@@ -820,6 +822,11 @@ def report(
             "interim p-values are for information: the verdict waits for "
             f"{sample_size} outcomes per variant so that peeking cannot inflate false positives"
         )
+    else:
+        notes.append(
+            f"the verdict is taken on the first {sample_size} outcomes of each variant and is "
+            "final; rates and P(best) over later outcomes are descriptive"
+        )
     notes.append(
         "each feedback record is one outcome; several records from one user are treated as "
         "independent"
@@ -854,8 +861,8 @@ def render_markdown(rep: Report) -> str:
     def pct(x: float | None) -> str:
         return "-" if x is None else f"{100 * x:.1f}%"
 
-    def ci(c: tuple[float, float] | None, scale: float = 100, unit: str = "%") -> str:
-        return "-" if c is None else f"[{c[0] * scale:.1f}, {c[1] * scale:.1f}]{unit}"
+    def ci(c: tuple[float, float] | None) -> str:
+        return "-" if c is None else f"[{100 * c[0]:.1f}%, {100 * c[1]:.1f}%]"
 
     lines = [
         f"# A/B report: {exp.prompt} in {exp.env}",
@@ -875,11 +882,9 @@ def render_markdown(rep: Report) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for a in rep.arms:
-        rating = (
-            "-"
-            if a.mean_rating is None
-            else f"{a.mean_rating:.3f} {ci(a.rating_ci, 1, '')}".replace("[", "(").replace("]", ")")
-        )
+        rating = "-" if a.mean_rating is None else f"{a.mean_rating:.3f}"
+        if a.rating_ci:
+            rating += f" [{a.rating_ci[0]:.3f}, {a.rating_ci[1]:.3f}]"
         lines.append(
             f"| {a.name} | {'v' + str(a.version) if a.version else a.commit[:8]} | {a.weight}% | "
             f"{a.records} | {pct(a.success_rate)} | {pct(a.error_rate)} | {rating} | "
@@ -887,7 +892,13 @@ def render_markdown(rep: Report) -> str:
             f"{pct(a.prob_best)} |"
         )
     if rep.verdict.tests:
-        lines += ["", "Tests at the horizon (two-proportion z, two-sided):", ""]
+        rates = ", ".join(f"{n} {100 * r:.1f}%" for n, r in rep.verdict.rates.items())
+        lines += [
+            "",
+            f"At the horizon (first {rep.verdict.horizon} outcomes each): {rates}. "
+            "Two-proportion z-tests, two-sided:",
+            "",
+        ]
         for t in rep.verdict.tests:
             lines.append(
                 f"- {t['variant']} vs {t['vs']}: z = {t['z']:.2f}, p = {t['p_value']:.4g} "

@@ -162,6 +162,9 @@ def _render(rep) -> None:
             for a in rep.arms
         ],
     )
+    if v.rates:
+        rates = ", ".join(f"{n} {100 * r:.1f}%" for n, r in v.rates.items())
+        info(f"At the horizon (first {v.horizon} outcomes each): {rates}")
     tests = v.tests or rep.interim
     for t in tests:
         kind = "at horizon" if v.tests else "interim, not a decision"

@@ -109,6 +109,23 @@ def test_stop_without_winner_keeps_the_deploy_and_winner_already_live_needs_no_d
     assert repo.deployed(NAME, "production").number == 1
 
 
+def test_a_failed_winner_deploy_leaves_the_experiment_running(repo, monkeypatch):
+    from ptrain.errors import ConcurrentUpdate
+
+    exp = ab.start(repo, NAME, ["A=1", "B=2"])
+    before = snapshot(repo.root)
+
+    def racing_deploy(*a, **kw):
+        raise ConcurrentUpdate("another deploy happened", "re-run")
+
+    monkeypatch.setattr(repo, "deploy", racing_deploy)
+    with pytest.raises(ConcurrentUpdate):
+        ab.stop(repo, NAME, winner="B")
+    assert snapshot(repo.root)["refs"] == before["refs"]
+    assert ab.current(repo, NAME, "production").status == "running"
+    assert ab.current(repo, NAME, "production").tag == exp.tag
+
+
 @pytest.fixture
 def clones(repo, tmp_path):
     """(first clone, bare remote, second clone), v1 deployed and synced."""
@@ -152,8 +169,7 @@ def test_experiment_travels_with_sync_and_clone(clones, cli, tmp_path):
     # a fresh clone gets the experiment tag (and the candidate commit) with plain git
     git(tmp_path, "clone", "-q", f"file://{bare}", "third")
     third = PromptRepo(tmp_path / "third")
-    assert third.get(NAME, unit_id=b"x".decode() + "1").variant in ("A", "B")
-    assert third.get(NAME, unit_id=[u for u in units if theirs[u].variant == "B"][0]).commit == cand
+    assert all(third.get(NAME, unit_id=u).commit == theirs[u].commit for u in units)
 
     # stopping in the second clone reaches the first through sync
     ab.stop(second, NAME)
