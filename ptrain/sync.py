@@ -84,6 +84,21 @@ def sync(git: Git, remote: str = "origin", push: bool = True) -> SyncResult:
         for sub, prefix in (("ptrain/", DEPLOY_TAG_PREFIX), ("ptrain-ab/", AB_TAG_PREFIX)):
             theirs.update((r.replace(ns + sub, prefix), o) for r, o in _tags(git, ns + sub).items())
             mine.update(_tags(git, prefix))
+        # two clones that each started/stopped the same experiment reach the same seq: neither
+        # is newer, and letting the last sync win would flip runtimes between the two
+        clash = [
+            r
+            for r in theirs
+            if r.startswith(AB_TAG_PREFIX)
+            and mine.get(r, theirs[r]) != theirs[r]
+            and _seq_of(git, theirs[r]) == _seq_of(git, mine[r])
+        ]
+        if clash:
+            tag = clash[0].removeprefix("refs/tags/")
+            raise ConcurrentUpdate(
+                f"A/B experiment {tag} changed both here and on {remote} (same step)",
+                f"keep {remote}'s: `git tag -d {tag}`, run `ptrain sync`, then start or stop again",
+            )
         to_push: list[str] = []
         leases: list[str] = []
         for ref in sorted(set(theirs) | set(mine)):
