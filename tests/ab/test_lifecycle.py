@@ -74,6 +74,10 @@ def test_full_lifecycle_through_the_cli(repo, cli, tmp_path):
     assert "**Verdict: B wins**" in md.read_text()
     r = cli.invoke("ab", "report", NAME)
     assert "Verdict: B wins" in r.stdout
+    # another metric than the pre-registered one: replanned for the worst case, said so
+    rating = ab.report(repo, NAME, metric="rating")
+    assert rating.verdict.horizon == 388 and "not the pre-registered" in rating.notes[0]
+    assert rating.verdict.label == "keep running"  # ~100 ratings per variant so far
 
     r = cli.invoke("ab", "stop", NAME, "--winner", "B", "-m", "B answers better")
     assert r.exit_code == 0, r.stderr
@@ -177,6 +181,21 @@ def test_experiment_travels_with_sync_and_clone(clones, cli, tmp_path):
     assert cli.run("sync", cwd=first.root).exit_code == 0
     assert ab.current(first, NAME, "production").status == "stopped"
     assert first.get(NAME, unit_id="user-1").variant is None
+
+
+def test_same_experiment_changed_in_two_clones_is_a_conflict_not_a_flip(clones, cli):
+    first, _, second = clones
+    ab.start(first, NAME, ["A=1", "B=2"])
+    ab.start(second, NAME, ["A=1", "B=3"])
+    assert cli.run("sync", cwd=first.root).exit_code == 0
+    refs = git(second.root, "for-each-ref", "refs/tags")
+    r = cli.run("sync", cwd=second.root)
+    assert "changed both here and on origin" in _one_error_line(r)
+    assert git(second.root, "for-each-ref", "refs/tags") == refs
+    # the hint works: drop ours, take theirs
+    git(second.root, "tag", "-d", f"ptrain-ab/{NAME}@production")
+    assert cli.run("sync", cwd=second.root).exit_code == 0
+    assert ab.current(second, NAME, "production").tag == ab.current(first, NAME, "production").tag
 
 
 def _one_error_line(r) -> str:
