@@ -42,6 +42,14 @@ Assignment: a unit (user or session id) goes to the variant whose cumulative wei
 ``blake2b(id + ":" + unit) / 2**64`` — stable across processes, machines and Python versions,
 and reshuffled by each new experiment (a new id).
 
+Outcomes: the feedback records of the experiment's env whose ``variant`` and ``version`` match a
+variant, written between start and stop (so an earlier experiment's "A" never leaks in). Under
+the default metric ``success`` a success record is 1, an error record 0, and a rating record 1 if
+its rating is >= 0.5 (thumbs up), else 0; ``calls`` counts only success/error records, ``rating``
+only ratings. Each record is one outcome: several records from one user are treated as
+independent, which a per-user metric would not need. The baseline is the control's historical
+rate under the metric when it has >= 50 outcomes, else 0.5 (the largest sample size).
+
 Decision rule (fixed horizon, so peeking cannot inflate false positives): at start the sample
 size per variant is fixed from the baseline rate, ``mde``, ``alpha`` and 80% power. Until every
 variant has that many outcomes the verdict is "keep running". Then the verdict is taken on the
