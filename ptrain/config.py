@@ -20,9 +20,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR
 from ptrain.schema import Strict, validate_document
 
-CONFIG_FILE = "ptrain.yaml"
 SCHEMA_VERSION = 1
 APPROACHES = ("few_shot", "reinforcement", "meta_prompt", "adversarial")
 Provider = Literal["local", "openai", "openai-compatible", "scripted"]
@@ -134,10 +134,10 @@ class AutoTrainingConfig(Strict):
 
 class Config(Strict):
     schema_version: int = SCHEMA_VERSION
-    prompts_dir: str = "prompts"
+    prompts_dir: str = DEFAULT_PROMPTS_DIR
     feedback_dir: str = "feedback"
     evals_dir: str = "evals"
-    envs: list[str] = Field(default_factory=lambda: ["staging", "production"])
+    envs: list[str] = Field(default_factory=lambda: list(DEFAULT_ENVS))
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

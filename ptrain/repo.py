@@ -15,10 +15,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ptrain.ab import runtime_variant
-from ptrain.config import CONFIG_FILE, Config, load_config
 from ptrain.errors import (
     ConcurrentUpdate,
     GitStateError,
@@ -28,9 +26,16 @@ from ptrain.errors import (
     ValidationError,
     VersionNotFound,
 )
-from ptrain.prompts import LoadedPrompt, PromptSpec, parse_prompt, prompt_problems
+from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, RECORD_TAG_PREFIX, ZERO, Git, GitError
 from ptrain.storage.yamlio import atomic_write, load_roundtrip, load_safe
+
+if TYPE_CHECKING:
+    from ptrain.config import Config
+    from ptrain.prompts import LoadedPrompt, PromptSpec
+
+# ptrain.config, ptrain.prompts and ptrain.ab define pydantic models (~60 ms to build): they are
+# imported where used, so `prompt show` and runtime `get()` only pay for what they touch.
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-]*)*$")
 _ENV_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
@@ -117,12 +122,16 @@ class PromptRepo:
                 f"run `ptrain init {self.root}`",
             )
         self._config: Config | None = None
+        self._raw: dict | None = None
         self._runtime_cache: dict[tuple[str, str], LoadedPrompt] = {}
 
     # -- configuration ------------------------------------------------------------------------
     @property
     def config(self) -> Config:
+        """``ptrain.yaml``, fully validated (errors name file:line)."""
         if self._config is None:
+            from ptrain.config import Config, load_config
+
             if self.git.bare:
                 from ptrain.schema import validate_document
 
@@ -132,9 +141,28 @@ class PromptRepo:
                 self._config = load_config(self.root)
         return self._config
 
+    def _setting(self, key: str, default):
+        """One top-level setting without building the config model (fast read paths)."""
+        if self._config is not None:
+            return getattr(self._config, key)
+        if self._raw is None:
+            data = (
+                self.git.show_file("HEAD", CONFIG_FILE)
+                if self.git.bare
+                else (self.root / CONFIG_FILE).read_bytes()
+            )
+            raw = load_safe(data or b"", CONFIG_FILE) if data else {}
+            self._raw = raw if isinstance(raw, dict) else {}
+        value = self._raw.get(key)
+        return value if value is not None else default
+
     @property
     def prompts_dir(self) -> str:
-        return self.config.prompts_dir.strip("/")
+        return str(self._setting("prompts_dir", DEFAULT_PROMPTS_DIR)).strip("/")
+
+    @property
+    def envs(self) -> list[str]:
+        return list(self._setting("envs", DEFAULT_ENVS))
 
     def prompt_path(self, name: str) -> str:
         return f"{self.prompts_dir}/{check_name(name)}.yaml"
@@ -150,9 +178,9 @@ class PromptRepo:
             raise PtrainError(
                 f"invalid env name {env!r}", "use lowercase letters, digits, '-' and '_'"
             )
-        if env not in self.config.envs:
+        if env not in self.envs:
             raise PtrainError(
-                f"unknown env {env!r}; this repo has {', '.join(self.config.envs)}",
+                f"unknown env {env!r}; this repo has {', '.join(self.envs)}",
                 "use one of those or add it to `envs` in ptrain.yaml",
             )
         return env
@@ -307,6 +335,8 @@ class PromptRepo:
     def load(
         self, name: str, version: str | int | None = None, env: str | None = None
     ) -> LoadedPrompt:
+        from ptrain.prompts import LoadedPrompt, parse_prompt
+
         v = self.resolve(name, version, env)
         spec = parse_prompt(
             load_roundtrip(self.read_text(name, v.commit), self.prompt_path(name)),
@@ -329,6 +359,8 @@ class PromptRepo:
         the unit's sticky variant instead (``.variant`` set; see :mod:`ptrain.ab`).
         """
         if unit_id is not None and version is None:
+            from ptrain.ab import runtime_variant
+
             hit = runtime_variant(self, name, env, unit_id)
             if hit is not None:
                 return hit
@@ -353,6 +385,8 @@ class PromptRepo:
             raise VersionNotFound(f"{name}@{env} points at a missing object", "run `ptrain sync`")
         meta = _parse_record_text(tag[2].decode()) if tag[1] == "tag" else {}
         commit = meta.get("to_commit") or (value if tag[1] == "commit" else "")
+        from ptrain.prompts import LoadedPrompt, PromptSpec
+
         spec = PromptSpec.model_validate(load_safe(blob[2], self.prompt_path(name)))
         num = meta.get("to_version")
         prompt = LoadedPrompt(name, spec, commit, int(num) if num and num != "-" else None, env)
@@ -407,6 +441,8 @@ class PromptRepo:
             return commit
 
     def _check_content(self, name: str, text: str, source: str | None = None) -> PromptSpec:
+        from ptrain.prompts import parse_prompt
+
         path = source or self.prompt_path(name)
         return parse_prompt(load_roundtrip(text, path), path)
 
@@ -593,6 +629,7 @@ class PromptRepo:
         variant are recorded.
         """
         from ptrain import feedback
+        from ptrain.prompts import LoadedPrompt
 
         if isinstance(name, LoadedPrompt):
             loaded, name = name, name.name
@@ -677,6 +714,7 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
             else str(p)
         )
         if p.name == CONFIG_FILE:
+            from ptrain.config import Config
             from ptrain.schema import errors_of
 
             try:
@@ -692,6 +730,8 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{shown}: cannot read ({exc.__class__.__name__})")
             continue
+        from ptrain.prompts import prompt_problems
+
         problems += prompt_problems(doc, shown)
     return problems
 

