@@ -269,9 +269,9 @@ class Store:
 def open_store(root: str | os.PathLike) -> Store:
     root = Path(root).resolve()
     if (root / "ptrain.yaml").is_file():
-        from ptrain.config import load_config
+        from ptrain.layout import raw_settings
 
-        shards = root / load_config(root).feedback_dir
+        shards = root / str(raw_settings(root).get("feedback_dir") or "feedback")
         return Store(root, shards, root / ".ptrain" / "cache" / "feedback", True)
     return Store(root, root, root / ".ptrain" / "cache" / "feedback", False)
 

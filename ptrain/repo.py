@@ -146,13 +146,10 @@ class PromptRepo:
         if self._config is not None:
             return getattr(self._config, key)
         if self._raw is None:
-            data = (
-                self.git.show_file("HEAD", CONFIG_FILE)
-                if self.git.bare
-                else (self.root / CONFIG_FILE).read_bytes()
-            )
-            raw = load_safe(data or b"", CONFIG_FILE) if data else {}
-            self._raw = raw if isinstance(raw, dict) else {}
+            from ptrain.layout import raw_settings
+
+            data = self.git.show_file("HEAD", CONFIG_FILE) if self.git.bare else None
+            self._raw = raw_settings(self.root, data)
         value = self._raw.get(key)
         return value if value is not None else default
 
