@@ -158,3 +158,22 @@ def test_bad_approach_and_unknown_prompt_are_clean_errors(train_repo, cli):
     assert r.exit_code == 1 and "unknown approach" in r.stderr and "Traceback" not in r.stderr
     r = cli.run("train", "run", "nope/none")
     assert r.exit_code == 1 and "no prompt named" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_auto_deploy_only_when_every_gate_passes_and_rollback_stays(train_repo):
+    before = train_repo.deployed("support/route", "production")
+    res = train(train_repo, "support/route", "few_shot", budget=Budget(calls=2000), deploy=True)
+    assert res.proposed and res.deployed
+    now = train_repo.deployed("support/route", "production")
+    assert now.commit == res.commit != before.commit
+    rec = train_repo.rollback("support/route", "production", reason="undo auto-deploy")
+    assert rec.to_commit == before.commit
+
+
+def test_push_sends_the_branch_to_the_remote(train_repo, tmp_path):
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    git(train_repo.root, "remote", "add", "origin", str(remote))
+    res = train(train_repo, "support/route", "few_shot", budget=Budget(calls=2000), push=True)
+    assert res.pushed
+    assert git(remote, "rev-parse", f"refs/heads/{res.branch}").strip() == res.commit
