@@ -529,7 +529,8 @@ def run_dspy(task, model, data, method, budget_calls, adapter, n_candidates) -> 
     return {
         "task": task,
         "model": model,
-        "method": f"DSPy {method} ({adapter})",
+        "method": f"DSPy {method} ({adapter}"
+        + (f", {n_candidates} candidates)" if "RandomSearch" in method else ")"),
         "val": val,
         "test": test,
         "calls": calls,
