@@ -34,6 +34,7 @@ from ptrain.training.edits import checked
 from ptrain.training.triggers import TRAILER, TriggerStatus, evaluate_triggers, last_trained
 
 Progress = Callable[[str, int, int], None]
+DEV_CASES = 12  # build cases meta_prompt scores its rewrites on (the OPRO trajectory)
 
 
 @dataclass
@@ -242,11 +243,15 @@ def train(
         res.baseline = score(prompt, f"current {base_v.label()}")
         build_cases = suite.train_cases()
 
+        # OPRO's trajectory scores come from a small slice of the build data: cheap, and never
+        # the held-out cases.
+        dev_cases = build_cases[:DEV_CASES]
+
         def dev_score(candidate_text: str) -> float:
-            if len(build_cases) < 4:
+            if len(dev_cases) < 4:
                 return 0.0
             p = LoadedPrompt(name, checked(candidate_text), "", None)
-            r = evaluate(p, build_cases, llm=task, judge=None, runs=1, metrics=[], store=store)
+            r = evaluate(p, dev_cases, llm=task, judge=None, runs=1, metrics=[], store=store)
             return float(r.metrics.get("success_rate") or 0.0)
 
         from ptrain.training import approaches as registry

@@ -182,7 +182,7 @@ class Adversarial:
             ),
         ]
         try:
-            data, _ = ctx.optimizer.invoke_json(msgs, _INVENT_SCHEMA)
+            data, _ = ctx.optimizer.invoke_json(msgs, _INVENT_SCHEMA, seed=ctx.seed)
         except Exception as exc:
             if exc.__class__.__name__ == "BudgetExceeded":
                 raise

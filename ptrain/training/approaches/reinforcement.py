@@ -96,7 +96,7 @@ def llm_rules(ctx: TrainContext, pos: list[Interaction], neg: list[Interaction])
         ),
     ]
     try:
-        data, _ = ctx.optimizer.invoke_json(msgs, _RULES_SCHEMA)
+        data, _ = ctx.optimizer.invoke_json(msgs, _RULES_SCHEMA, seed=ctx.seed)
     except Exception as exc:  # a weak optimizer; the deterministic rules still stand
         ctx.notes.append(
             f"reinforcement: optimizer gave no usable rules ({exc.__class__.__name__})"
