@@ -128,7 +128,7 @@ def list_(json_out: bool = JSON) -> None:
     """Every prompt with its latest version and what each env runs."""
     repo = open_repo()
     all_v = repo.all_versions()
-    envs = repo.config.envs
+    envs = repo.envs
     deployed = repo._deployed_commits()
     rows, data = [], []
     for name in repo.prompt_names():
