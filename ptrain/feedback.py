@@ -38,7 +38,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from ptrain.errors import PtrainError, ValidationError
-from ptrain.schema import Strict
+from ptrain.schema import Strict, first_error
 from ptrain.storage import jsonl
 
 SCHEMA_VERSION = 1
@@ -215,20 +215,11 @@ class Record(Strict):
 
 def reason(exc: PydanticValidationError) -> str:
     """A pydantic error as one line: ``rating: must be <= 1 (+1 more)``."""
-    errors = exc.errors()
-    e = errors[0]
-    loc = ".".join(str(p) for p in e["loc"])
-    if e["type"] == "extra_forbidden":
-        text = f"unknown field '{loc}'"
-    elif e["type"] == "missing":
-        text = f"missing required field '{loc}'"
-    else:
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "literal_error" and loc == "schema_version":
-            msg = f"schema_version {e.get('input')!r} is not supported; this ptrain reads {SCHEMA_VERSION}"
-            loc = ""
-        text = f"{loc}: {msg}" if loc else msg
-    return text + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else "")
+    e = exc.errors()[0]
+    if e["type"] == "literal_error" and tuple(e["loc"]) == ("schema_version",):
+        more = f" (+{len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        return f"schema_version {e.get('input')!r} is not supported; this ptrain reads {SCHEMA_VERSION}{more}"
+    return first_error(exc, noun="field")
 
 
 def make_record(data: Record | dict[str, Any], defaults: dict[str, Any] | None = None) -> Record:

@@ -36,17 +36,23 @@ def _line_for(doc: Any, loc: tuple) -> int | None:
     return line
 
 
-def _describe(err: dict) -> str:
-    loc = ".".join(str(p) for p in err["loc"]) or "document"
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"unknown key '{err['loc'][-1]}'"
-    if kind == "missing":
-        return f"missing required key '{loc}'"
-    msg = err["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    return f"{loc}: {msg}" if err["loc"] else msg
+def describe(err: dict, noun: str = "key", leaf: bool = False) -> str:
+    """One pydantic error as a phrase: ``unknown key 'x'``, ``missing required key 'x'`` or
+    ``path: message``. ``leaf`` names only the last key (when a file:line already points there)."""
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown {noun} '{err['loc'][-1] if leaf else loc}'"
+    if err["type"] == "missing":
+        return f"missing required {noun} '{loc}'"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+def first_error(exc: PydanticValidationError, noun: str = "key") -> str:
+    """A validation error as one line: the first problem and how many more there are."""
+    errors = exc.errors()
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return describe(errors[0], noun) + more
 
 
 def errors_of(model: type[M], doc: Any, source: str) -> list[str]:
@@ -61,7 +67,7 @@ def errors_of(model: type[M], doc: Any, source: str) -> list[str]:
         for err in exc.errors():
             loc = err["loc"]
             line = _line_for(doc, loc[:-1] if err["type"] == "missing" else loc)
-            out.append(f"{source}:{line or 1}: {_describe(err)}")
+            out.append(f"{source}:{line or 1}: {describe(err, leaf=True)}")
         return out
 
 

@@ -43,7 +43,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from ptrain.errors import PtrainError, ValidationError
-from ptrain.schema import Strict, validate_document
+from ptrain.schema import Strict, first_error, validate_document
 
 if TYPE_CHECKING:
     from ptrain.repo import PromptRepo
@@ -265,7 +265,7 @@ def _parse_jsonl(text: str, source: str, name: str | None) -> Suite:
             case = Case.model_validate(doc)
         except PydanticValidationError as exc:
             raise ValidationError(
-                f"{source}:{lineno}: {_first_problem(exc)}", "fix that line of the eval suite"
+                f"{source}:{lineno}: {first_error(exc)}", "fix that line of the eval suite"
             ) from None
         if case.id in seen:
             raise ValidationError(
@@ -276,19 +276,6 @@ def _parse_jsonl(text: str, source: str, name: str | None) -> Suite:
         cases.append(case)
     prompt = name or Path(source).stem
     return Suite(prompt=prompt, cases=cases)
-
-
-def _first_problem(exc: PydanticValidationError) -> str:
-    errors = exc.errors()
-    e = errors[0]
-    loc = ".".join(str(p) for p in e["loc"])
-    if e["type"] == "extra_forbidden":
-        text = f"unknown key '{loc}'"
-    elif e["type"] == "missing":
-        text = f"missing required key '{loc}'"
-    else:
-        text = f"{loc}: {e['msg'].removeprefix('Value error, ')}" if loc else e["msg"]
-    return text + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else "")
 
 
 def missing_vars(case: Case, input_variables: list[str]) -> list[str]:
