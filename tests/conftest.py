@@ -102,3 +102,36 @@ class Cli:
 def cli(tmp_path):
     """CLI helper working in the ``prompt_repo`` root if one exists, else in tmp_path."""
     return Cli(tmp_path)
+
+
+def build_template_repo(root: Path, text_for, versions: int = 3, deploy: int | None = None) -> Path:
+    """A prompt repo with support/triage at v1..v``versions`` (``text_for(tag)`` gives each
+    version's YAML), optionally one version deployed to production. Built with a fixed
+    identity, for session-scoped templates that tests copy (a git repo is just files)."""
+    from ptrain import PromptRepo
+    from ptrain.initialize import init
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{key}_NAME", "Test User")
+            mp.setenv(f"GIT_{key}_EMAIL", "test@example.com")
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        mp.setenv("HOME", str(root.parent))
+        (root.parent / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+        init(root)
+        repo = PromptRepo(root)
+        repo.create("support/triage", text_for("v1"))
+        for i in range(2, versions + 1):
+            repo.update("support/triage", text_for(f"v{i}"))
+        if deploy is not None:
+            repo.deploy("support/triage", deploy, reason="first")
+    return root
+
+
+def copy_repo(template: Path, tmp_path: Path):
+    """A fresh PromptRepo copied from a session template."""
+    from ptrain import PromptRepo
+
+    root = tmp_path / "repo"
+    shutil.copytree(template, root, symlinks=True)
+    return PromptRepo(root)

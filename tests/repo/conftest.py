@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import build_template_repo, copy_repo
 
 TRIAGE = """\
 # Support triage: one word out.
@@ -58,31 +59,11 @@ def snapshot(root: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def _triage_template(tmp_path_factory):
-    """Built once per session; each test gets a copy (a git repo is just files)."""
-    from ptrain import PromptRepo
-    from ptrain.initialize import init
-
-    root = tmp_path_factory.mktemp("template") / "repo"
-    with pytest.MonkeyPatch.context() as mp:
-        for key in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{key}_NAME", "Test User")
-            mp.setenv(f"GIT_{key}_EMAIL", "test@example.com")
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        mp.setenv("HOME", str(root.parent))
-        (root.parent / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-        init(root)
-        repo = PromptRepo(root)
-        repo.create("support/triage", triage("v1"))
-        for i in (2, 3):
-            repo.update("support/triage", triage(f"v{i}"))
-    return root
+    """Built once per session; each test gets a copy."""
+    return build_template_repo(tmp_path_factory.mktemp("template") / "repo", triage)
 
 
 @pytest.fixture
 def triage_repo(_triage_template, tmp_path):
     """A prompt repo with support/triage at versions 1..3 (a fresh copy per test)."""
-    from ptrain import PromptRepo
-
-    root = tmp_path / "repo"
-    shutil.copytree(_triage_template, root, symlinks=True)
-    return PromptRepo(root)
+    return copy_repo(_triage_template, tmp_path)
