@@ -97,7 +97,10 @@ class Adversarial:
             ctx.prompt.format_messages(**{v: inputs.get(v, "") for v in ctx.prompt.input_variables})
             for _, inputs, _ in attacks
         ]
-        replies = ctx.task.batch(msgs, max_concurrency=2)
+        hints = ctx.prompt.spec.model  # run the attacks as production would: same sampling
+        replies = ctx.task.batch(
+            msgs, max_concurrency=2, temperature=hints.temperature, max_tokens=hints.max_tokens
+        )
         good_words = median([len((p.output or "").split()) for p in ctx.positives()] or [0])
         failing = []
         for (kind, inputs, src), reply in zip(attacks, replies, strict=True):
