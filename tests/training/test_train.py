@@ -177,3 +177,11 @@ def test_push_sends_the_branch_to_the_remote(train_repo, tmp_path):
     res = train(train_repo, "support/route", "few_shot", budget=Budget(calls=2000), push=True)
     assert res.pushed
     assert git(remote, "rev-parse", f"refs/heads/{res.branch}").strip() == res.commit
+
+
+def test_watch_once_trains_what_is_due(train_repo, cli):
+    r = cli.invoke("train", "watch", "--once", "--interval", "1h")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "support/route: proposed" in r.stdout
+    again = cli.invoke("train", "watch", "--once")
+    assert "support/route" not in again.stdout  # not due again within 24 h

@@ -68,3 +68,18 @@ def test_24_hours_between_trainings_and_only_newer_feedback_counts():
     s = status(recs(errors=20) + newer, last=last)
     assert s.stats["count"] == 20  # the older batch is before the last training
     assert not s.should_train and s.next_eligible == "2026-11-27T09:00:00Z"
+
+
+def test_watch_intervals():
+    import pytest
+
+    from ptrain.errors import PtrainError
+    from ptrain.training.auto import parse_interval
+
+    assert (
+        parse_interval("1h") == 3600
+        and parse_interval("30m") == 1800
+        and parse_interval("2d") == 172800
+    )
+    with pytest.raises(PtrainError, match="bad interval"):
+        parse_interval("soon")
