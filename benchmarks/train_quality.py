@@ -86,9 +86,15 @@ TASKS = {
 # -- data -------------------------------------------------------------------------------------
 
 
-def splits(task: str, n_test: int, n_val: int, n_train: int = 30, n_traffic: int = 100) -> dict:
+def splits(
+    task: str, n_test: int, n_val: int, n_train: int = 30, n_traffic: int = 100, draw: int = 0
+) -> dict:
+    """Slices of ``[400:]``; draw 0 keeps its order, draw d > 0 reshuffles it with Random(d)
+    (``[400:]`` is too short for disjoint draws: 293 intent examples, 210 needed with --quick)."""
     ex, labels, _ = load(task)
-    rest = ex[400:]
+    rest = list(ex[400:])
+    if draw:
+        random.Random(draw).shuffle(rest)
     need = n_test + n_val + n_train + n_traffic
     if len(rest) < need:
         raise SystemExit(f"{task}: {len(rest)} examples after [400:], need {need}")
@@ -325,12 +331,14 @@ def score(prompt, cases, llm) -> float:
     return float(r.metrics.get("success_rate") or 0.0)
 
 
-def run_ptrain(task, model, data, approach, budget_calls, test_cases, test_llm, cache) -> dict:
+def run_ptrain(
+    task, model, data, approach, budget_calls, test_cases, test_llm, cache, draw=0
+) -> dict:
     from ptrain.repo import PromptRepo
     from ptrain.training.run import train
 
     ColdBudget = install_cold_budget()
-    dest = DATA / f"{task}-{model}-{approach}" / "repo"
+    dest = DATA / (f"{task}-{model}-{approach}" + (f"-d{draw}" if draw else "")) / "repo"
     build_repo(dest, task, model, data, budget_calls, cache)
     repo = PromptRepo(dest)
     name = TASKS[task]["prompt"]
@@ -569,28 +577,88 @@ def table(rows: list[dict]) -> str:
             if m.startswith("ptrain ") and m.split()[1] in APPROACHES
             else 10
         )
-        return (r["task"], r["model"], rank)
+        return (r["task"], r.get("draw", 0), r["model"], rank)
 
     lines = []
     for r in sorted(rows, key=order):
         prop = {True: "yes", False: "no", None: "-"}[r.get("proposed")]
         lines.append(
-            f"| {r['task']} | {r['model']} | {r['method']} | {fmt(r.get('test'), True)} | "
+            f"| {r['task']}{f' (draw {d})' if (d := r.get('draw', 0)) else ''} | {r['model']} | "
+            f"{r['method']} | {fmt(r.get('test'), True)} | "
             f"{fmt(r.get('val'), True)} | {prop} | {fmt(r.get('calls'))} | "
             f"{fmt(r.get('tokens'))} | {fmt(r.get('wall_s'))} |"
         )
     return head + "\n".join(lines) + "\n"
 
 
-def latest_rows(path: Path) -> list[dict]:
-    """Per (task, model, method), the newest run, with the wall time of the slowest (the
+def median(xs: list) -> float | None:
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+BFRS = "DSPy BootstrapFewShotWithRandomSearch"
+
+
+def summary(rows: list[dict]) -> str:
+    """Per (task, model, method) over data draws: median / min-max test accuracy, median calls;
+    then each ptrain approach against DSPy BootstrapFewShotWithRandomSearch, as ratios of medians
+    and per-draw wins/ties/losses."""
+    groups: dict[tuple, dict[int, dict]] = {}
+    for r in rows:
+        if r.get("test") is not None:
+            groups.setdefault((r["task"], r["model"], r["method"]), {})[r.get("draw", 0)] = r
+    out = [
+        "| task | model | method | draws | median test acc | min–max | median LM calls "
+        "| median real calls |",
+        "|---|---|---|---:|---:|---|---:|---:|",
+    ]
+    for (task, model, method), by in sorted(groups.items(), key=lambda kv: kv[0]):
+        acc = [r["test"] for r in by.values()]
+        out.append(
+            f"| {task} | {model} | {method} | {len(by)} | {fmt(median(acc), True)} | "
+            f"{min(acc):.3f}–{max(acc):.3f} | {fmt(median([r.get('calls') for r in by.values()]))}"
+            f" | {fmt(median([r.get('real_calls') for r in by.values()]))} |"
+        )
+    out += [
+        "",
+        "| task | model | ptrain vs DSPy BFRS | acc ratio (medians) | calls ratio (medians) "
+        "| draws won/tied/lost |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for (task, model, method), by in sorted(groups.items(), key=lambda kv: kv[0]):
+        ref = next((v for k, v in groups.items() if k[:2] == (task, model) and BFRS in k[2]), None)
+        if not method.startswith("ptrain ") or ref is None:
+            continue
+        common = sorted(set(by) & set(ref))
+        if not common:
+            continue
+        a = median([by[d]["test"] for d in common])
+        b = median([ref[d]["test"] for d in common])
+        ca = median([by[d].get("calls") for d in common])
+        cb = median([ref[d].get("calls") for d in common])
+        d = [by[i]["test"] - ref[i]["test"] for i in common]
+        wtl = f"{sum(x > 0 for x in d)}/{sum(x == 0 for x in d)}/{sum(x < 0 for x in d)}"
+        acc_ratio = f"{a / b:.2f}" if b else "-"
+        calls_ratio = f"{ca / cb:.2f}" if ca is not None and cb else "-"
+        out.append(f"| {task} | {model} | {method} | {acc_ratio} | {calls_ratio} | {wtl} |")
+    return "\n".join(out) + "\n"
+
+
+def latest_rows(path: Path, n_test: int | None = None, n_val: int | None = None) -> list[dict]:
+    """Per (task, model, method, draw), the newest run, with the wall time of the slowest (the
     coldest: results are identical between runs at temperature 0 with seeded sampling, only the
-    wall time shrinks as the response cache fills)."""
+    wall time shrinks as the response cache fills); only runs with these split sizes if given."""
     rows: dict[tuple, dict] = {}
     wall: dict[tuple, float] = {}
     for line in path.read_text().splitlines():
         r = json.loads(line)
-        k = (r["task"], r["model"], r["method"])
+        a = r.get("args") or {}
+        if (n_test, n_val) != (None, None) and (a.get("test"), a.get("val")) != (n_test, n_val):
+            continue
+        k = (r["task"], r["model"], r["method"], r.get("draw", 0))
         rows[k] = r
         if r.get("wall_s") is not None:
             wall[k] = max(wall.get(k, 0.0), r["wall_s"])
@@ -614,13 +682,23 @@ def main(argv=None) -> int:
     ap.add_argument("--val", type=int, default=80)
     ap.add_argument("--quick", action="store_true", help="40 val / 40 test cases")
     ap.add_argument("--out", default=str(DATA / "results.jsonl"))
-    ap.add_argument("--table", action="store_true", help="print the table of --out and exit")
+    ap.add_argument(
+        "--draws",
+        type=int,
+        default=1,
+        help="data draws: 0 = the [400:] order, d > 0 = [400:] reshuffled with Random(d)",
+    )
+    ap.add_argument(
+        "--table", action="store_true", help="print the tables of --out (--quick: 40/40 only)"
+    )
     args = ap.parse_args(argv)
-    if args.table:
-        print(table(latest_rows(Path(args.out))))
-        return 0
     if args.quick:
         args.test, args.val = 40, 40
+    if args.table:
+        rows = latest_rows(Path(args.out), *((40, 40) if args.quick else (None, None)))
+        print(table(rows))
+        print(summary(rows))
+        return 0
     from ptrain.config import ModelSettings
     from ptrain.evaluation.suite import parse_suite_text
     from ptrain.llm.client import LLM
@@ -628,8 +706,9 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
-    for task in [t for t in args.tasks.split(",") if t]:
-        data = splits(task, args.test, args.val)
+    tasks = [t for t in args.tasks.split(",") if t]
+    for task, draw in [(t, d) for t in tasks for d in range(args.draws)]:
+        data = splits(task, args.test, args.val, draw=draw)
         t = TASKS[task]
         test_suite = parse_suite_text(
             suite_yaml(
@@ -652,16 +731,17 @@ def main(argv=None) -> int:
                 loaded(t["prompt"], prompt_yaml(task, data["labels"])), test_cases, test_llm
             )
             base = {"task": task, "model": model, "method": "starting prompt", "test": start}
+            base["draw"] = draw
             base["args"] = vars(args)
             configs = [("ptrain", a) for a in args.approaches.split(",") if a]
             configs += [("dspy", m) for m in args.dspy.split(",") if m]
             first = True
             for kind, what in configs:
-                print(f"== {task} / {model} / {kind} {what}", flush=True)
+                print(f"== {task} / draw {draw} / {model} / {kind} {what}", flush=True)
                 try:
                     if kind == "ptrain":
                         row = run_ptrain(
-                            task, model, data, what, args.budget, test_cases, test_llm, cache
+                            task, model, data, what, args.budget, test_cases, test_llm, cache, draw
                         )
                         if first:
                             base["val"] = row["base_val"]
@@ -685,6 +765,7 @@ def main(argv=None) -> int:
                         "method": f"{kind} {what}",
                         "notes": [f"failed: {exc.__class__.__name__}: {str(exc)[:300]}"],
                     }
+                row["draw"] = draw
                 row["stamp"] = datetime.now(UTC).isoformat(timespec="seconds")
                 row["args"] = vars(args)
                 with out.open("a") as f:
@@ -712,6 +793,7 @@ def main(argv=None) -> int:
                 with out.open("a") as f:
                     f.write(json.dumps(base, default=str) + "\n")
     print(table(rows))
+    print(summary(rows))
     return 0
 
 
