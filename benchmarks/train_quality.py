@@ -602,44 +602,48 @@ def median(xs: list) -> float | None:
 BFRS = "DSPy BootstrapFewShotWithRandomSearch"
 
 
-def summary(rows: list[dict]) -> str:
+def summary(rows: list[dict], ref: str = f"{BFRS} (chat, 2 candidates)") -> str:
     """Per (task, model, method) over data draws: median / min-max test accuracy, median calls;
-    then each ptrain approach against DSPy BootstrapFewShotWithRandomSearch, as ratios of medians
-    and per-draw wins/ties/losses."""
+    then each ptrain approach against ``ref`` (DSPy BootstrapFewShotWithRandomSearch), as ratios
+    of medians over the draws both ran, and per-draw wins/ties/losses."""
     groups: dict[tuple, dict[int, dict]] = {}
     for r in rows:
         if r.get("test") is not None:
             groups.setdefault((r["task"], r["model"], r["method"]), {})[r.get("draw", 0)] = r
     out = [
-        "| task | model | method | draws | median test acc | min–max | median LM calls "
+        "| task | model | method | draws | proposed | median test acc | min–max | median LM calls "
         "| median real calls |",
-        "|---|---|---|---:|---:|---|---:|---:|",
+        "|---|---|---|---:|---|---:|---|---:|---:|",
     ]
-    for (task, model, method), by in sorted(groups.items(), key=lambda kv: kv[0]):
+    ordered = sorted(groups.items(), key=lambda kv: (*kv[0][:2], kv[0][2][0] != "p", kv[0][2]))
+    for (task, model, method), by in ordered:
         acc = [r["test"] for r in by.values()]
+        prop = [r.get("proposed") for r in by.values()]
+        prop = "-" if None in prop else f"{sum(prop)}/{len(prop)}"
         out.append(
-            f"| {task} | {model} | {method} | {len(by)} | {fmt(median(acc), True)} | "
+            f"| {task} | {model} | {method} | {len(by)} | {prop} | {fmt(median(acc), True)} | "
             f"{min(acc):.3f}–{max(acc):.3f} | {fmt(median([r.get('calls') for r in by.values()]))}"
             f" | {fmt(median([r.get('real_calls') for r in by.values()]))} |"
         )
     out += [
         "",
-        "| task | model | ptrain vs DSPy BFRS | acc ratio (medians) | calls ratio (medians) "
+        f"| task | model | ptrain vs {ref.removeprefix('DSPy ')} | acc ratio (medians) "
+        "| calls ratio (medians) "
         "| draws won/tied/lost |",
         "|---|---|---|---:|---:|---|",
     ]
-    for (task, model, method), by in sorted(groups.items(), key=lambda kv: kv[0]):
-        ref = next((v for k, v in groups.items() if k[:2] == (task, model) and BFRS in k[2]), None)
-        if not method.startswith("ptrain ") or ref is None:
+    for (task, model, method), by in ordered:
+        other = groups.get((task, model, ref))
+        if not method.startswith("ptrain ") or other is None:
             continue
-        common = sorted(set(by) & set(ref))
+        common = sorted(set(by) & set(other))
         if not common:
             continue
         a = median([by[d]["test"] for d in common])
-        b = median([ref[d]["test"] for d in common])
+        b = median([other[d]["test"] for d in common])
         ca = median([by[d].get("calls") for d in common])
-        cb = median([ref[d].get("calls") for d in common])
-        d = [by[i]["test"] - ref[i]["test"] for i in common]
+        cb = median([other[d].get("calls") for d in common])
+        d = [by[i]["test"] - other[i]["test"] for i in common]
         wtl = f"{sum(x > 0 for x in d)}/{sum(x == 0 for x in d)}/{sum(x < 0 for x in d)}"
         acc_ratio = f"{a / b:.2f}" if b else "-"
         calls_ratio = f"{ca / cb:.2f}" if ca is not None and cb else "-"
@@ -694,10 +698,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.test, args.val = 40, 40
+    ref = f"{BFRS} ({args.dspy_adapter}, {args.dspy_candidates} candidates)"
     if args.table:
         rows = latest_rows(Path(args.out), *((40, 40) if args.quick else (None, None)))
         print(table(rows))
-        print(summary(rows))
+        print(summary(rows, ref))
         return 0
     from ptrain.config import ModelSettings
     from ptrain.evaluation.suite import parse_suite_text
@@ -793,7 +798,7 @@ def main(argv=None) -> int:
                 with out.open("a") as f:
                     f.write(json.dumps(base, default=str) + "\n")
     print(table(rows))
-    print(summary(rows))
+    print(summary(rows, ref))
     return 0
 
 
