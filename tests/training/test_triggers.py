@@ -83,15 +83,3 @@ def test_watch_intervals():
     )
     with pytest.raises(PtrainError, match="bad interval"):
         parse_interval("soon")
-
-
-def test_few_shot_mixes_follow_balance_or_production():
-    from ptrain.training.approaches.few_shot import _balanced, _proportional, _skewed
-
-    outs = ["neutral"] * 16 + ["supportive"] * 3 + ["unsupportive"]
-    order = list(range(20))
-    assert _skewed(outs) and not _skewed(["a", "b", "c"] * 4)
-    real = [outs[i] for i in _proportional(order, outs, 6)]
-    assert real.count("neutral") == 4 and set(real) == {"neutral", "supportive", "unsupportive"}
-    even = [outs[i] for i in _balanced(order, outs, 6)]
-    assert even.count("neutral") == 3

@@ -41,34 +41,6 @@ def _balanced(order: list[int], outputs: list[str], k: int) -> list[int]:
     return picked
 
 
-def _proportional(order: list[int], outputs: list[str], k: int) -> list[int]:
-    """``k`` picks whose outputs follow the pool's own mix (largest remainder, at least one per
-    output when ``k`` allows), each output's items in ``order`` (MMR) order."""
-    groups: OrderedDict[str, list[int]] = OrderedDict()
-    for i in order:
-        groups.setdefault(outputs[i].strip().lower(), []).append(i)
-    total = sum(len(g) for g in groups.values())
-    exact = {lab: k * len(g) / total for lab, g in groups.items()}
-    quota = {
-        lab: min(len(groups[lab]), max(1 if k >= len(groups) else 0, int(x)))
-        for lab, x in exact.items()
-    }
-    for lab in sorted(exact, key=lambda lab: exact[lab] - int(exact[lab]), reverse=True):
-        if sum(quota.values()) >= k:
-            break
-        if quota[lab] < len(groups[lab]):
-            quota[lab] += 1
-    picked = {i for lab, g in groups.items() for i in g[: quota[lab]]}
-    return [i for i in order if i in picked][:k]
-
-
-def _skewed(outputs: list[str]) -> bool:
-    counts = OrderedDict()
-    for o in outputs:
-        counts[o.strip().lower()] = counts.get(o.strip().lower(), 0) + 1
-    return len(counts) > 1 and max(counts.values()) >= 2 * min(counts.values())
-
-
 def sizes_for(n_labels: int, pool: int, n: int) -> list[int]:
     ks = [n_labels, 2 * n_labels, 3 * n_labels] if 2 <= n_labels <= 8 else [4, 8, 12]
     ks = sorted({min(k, pool, MAX_EXAMPLES) for k in ks if k > 0})
@@ -101,31 +73,21 @@ class FewShot:
         order = mmr(centroid, vecs, len(pool), lambda_=0.5)
         outputs = [p.output or "" for p in pool]
         n_labels = len({o.strip().lower() for o in outputs})
-        # Balanced sets show every output; when production's outputs are skewed, one candidate
-        # follows the real mix instead (a classifier whose traffic is 80% one label needs that).
-        plans = [(k, "balanced") for k in sizes_for(n_labels, len(pool), n)]
-        if len(plans) >= 2 and _skewed(outputs):
-            plans[-1] = (plans[1][0], "proportional")
         out = []
-        for k, mix in plans:
-            pick = _balanced if mix == "balanced" else _proportional
-            chosen = [pool[i] for i in pick(order, outputs, k)]
+        for k in sizes_for(n_labels, len(pool), n):
+            chosen = [pool[i] for i in _balanced(order, outputs, k)]
             examples = [{"inputs": ex.inputs, "output": ex.output} for ex in existing]
             examples += [{"inputs": c.inputs, "output": (c.output or "").strip()} for c in chosen]
             text = with_examples(ctx.text, examples)
             out.append(
                 Candidate(
                     approach=self.name,
-                    label=f"few_shot k={k}" + ("" if mix == "balanced" else " (real mix)"),
+                    label=f"few_shot k={k}",
                     text=text,
                     rationale=(
                         f"Added {len(chosen)} high-rated interactions as examples, chosen by "
                         f"semantic similarity to production traffic with diversity (MMR, λ=0.5) "
-                        + (
-                            f"and balanced over {min(n_labels, k)} distinct outputs."
-                            if mix == "balanced"
-                            else "in the proportions of the outputs in production."
-                        )
+                        f"and balanced over {min(n_labels, k)} distinct outputs."
                     ),
                     feedback_ids=[c.id for c in chosen if c.source == "feedback"],
                     case_ids=[c.id for c in chosen if c.source == "eval"],
