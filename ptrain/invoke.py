@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from ptrain.errors import PtrainError
 
@@ -69,15 +68,11 @@ def run_prompt(
             f"{name} has no input variable '{unknown[0]}'",
             f"its variables are: {', '.join(prompt.input_variables) or '(none)'}",
         )
+    from ptrain.evaluation.service import response_cache_dir
+
     settings = task_settings(repo, prompt)
-    cache = (
-        Path(repo.root) / ".ptrain" / "cache" / "responses" if repo.config.models.cache else None
-    )
-    llm = LLM(settings, cache_dir=cache)
-    try:
-        c = llm.invoke(prompt.format_messages(**variables))
-    except PtrainError:
-        raise
+    llm = LLM(settings, cache_dir=response_cache_dir(repo))
+    c = llm.invoke(prompt.format_messages(**variables))
     res = RunResult(
         name,
         prompt.version,

@@ -803,8 +803,4 @@ def _record_from(ref: str, body: str) -> DeployRecord | None:
     )
 
 
-def read_prompt_doc(path: Path) -> Any:
-    return load_roundtrip(Path(path).read_text(), str(path))
-
-
 __all__ = ["PromptRepo", "Version", "DeployRecord", "GitError", "validate_paths"]
