@@ -40,6 +40,9 @@ class ModelSettings(Strict):
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(3, ge=0)
     requests_per_minute: int = Field(0, ge=0, description="0 = unlimited")
+    # Requests in flight at once to this endpoint from one process (batches and evaluations
+    # share it). Remote endpoints scale with it; the embedded server queues beyond its slots.
+    concurrency: int = Field(4, ge=1, le=256)
 
 
 class EmbedderSettings(Strict):

@@ -30,7 +30,7 @@ from ptrain.errors import ModelError, PtrainError
 from ptrain.llm import pricing
 from ptrain.llm.budget import Budget, Spend
 from ptrain.llm.cache import ResponseCache, cacheable, key
-from ptrain.llm.ratelimit import limiter_for
+from ptrain.llm.ratelimit import inflight_for, limiter_for
 from ptrain.llm.tokens import count_messages, count_text
 
 if TYPE_CHECKING:
@@ -106,9 +106,9 @@ class LLM:
         self._model: BaseChatModel | None = None
         self._model_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._limiter = limiter_for(
-            (settings.provider, settings.base_url, settings.model), settings.requests_per_minute
-        )
+        endpoint = (settings.provider, settings.base_url, settings.model)
+        self._limiter = limiter_for(endpoint, settings.requests_per_minute)
+        self._inflight = inflight_for(endpoint, settings.concurrency)
 
     # -- the model -------------------------------------------------------------------------
 
@@ -245,9 +245,19 @@ class LLM:
         return extract_json(comp2.text), comp2
 
     def batch(
-        self, list_of_messages: Sequence[Sequence[Any]], *, max_concurrency: int = 2, **kwargs
+        self,
+        list_of_messages: Sequence[Sequence[Any]],
+        *,
+        max_concurrency: int | None = None,
+        **kwargs,
     ) -> list[Completion | Exception]:
-        """``invoke`` over many requests in threads; failures come back in place, in order."""
+        """``invoke`` over many requests in threads; failures come back in place, in order.
+
+        ``max_concurrency`` defaults to the model's ``concurrency`` setting; whatever it is, the
+        per-endpoint cap holds across every batch of the process.
+        """
+        if max_concurrency is None:
+            max_concurrency = self.settings.concurrency
 
         def one(msgs):
             try:
@@ -291,7 +301,8 @@ class LLM:
                 self.calls_made += 1
             _count_call()
             try:
-                return model.invoke(msgs, **params), attempt + 1
+                with self._inflight:
+                    return model.invoke(msgs, **params), attempt + 1
             except PtrainError:
                 raise
             except Exception as e:

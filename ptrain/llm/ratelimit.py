@@ -1,4 +1,8 @@
-"""A requests-per-minute limiter shared by every client of one endpoint in this process.
+"""Per-endpoint limits shared by every client of one endpoint in this process.
+
+``RateLimiter``: requests per minute. ``inflight_for``: a cap on requests in flight at once
+(``models.*.concurrency``), so several batches running side by side never exceed what the
+endpoint (or its account) allows.
 
 Calls are spaced evenly (``60 / rpm`` seconds apart) rather than allowed in bursts: OpenAI-style
 limits are enforced over short windows, and even spacing never trips them.
@@ -41,3 +45,15 @@ def limiter_for(key: tuple, requests_per_minute: int) -> RateLimiter:
         if lim is None:
             lim = _limiters[(*key, requests_per_minute)] = RateLimiter(requests_per_minute)
         return lim
+
+
+_inflight: dict[tuple, threading.BoundedSemaphore] = {}
+
+
+def inflight_for(key: tuple, concurrency: int) -> threading.BoundedSemaphore:
+    """The semaphore that caps requests in flight to one endpoint (shared per process)."""
+    with _limiters_lock:
+        sem = _inflight.get((*key, concurrency))
+        if sem is None:
+            sem = _inflight[(*key, concurrency)] = threading.BoundedSemaphore(max(1, concurrency))
+        return sem
