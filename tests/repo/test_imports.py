@@ -6,7 +6,15 @@ import subprocess
 import sys
 import textwrap
 
-HEAVY = ("langchain_core", "langchain_openai", "langchain", "faiss", "xllamacpp", "onnxruntime")
+HEAVY = (
+    "langchain_core",
+    "langchain_openai",
+    "langchain",
+    "faiss",
+    "xllamacpp",
+    "onnxruntime",
+    "mcp",
+)
 
 PROBE = textwrap.dedent(
     """
@@ -51,6 +59,8 @@ def test_help_and_show_do_not_import_heavy_libraries(triage_repo):
         ["prompt", "list"],
         ["prompt", "versions", "support/triage"],
         ["prompt", "validate"],
+        ["mcp", "--help"],
+        ["mcp", "serve", "--help"],
     ):
         assert _probe(_cli_body(*args), root) == "", args
 
