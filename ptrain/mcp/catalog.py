@@ -30,8 +30,9 @@ from ptrain.errors import GitStateError, PromptNotFound, PtrainError, VersionNot
 from ptrain.storage.git import DEPLOY_TAG_PREFIX
 
 if TYPE_CHECKING:
+    from ptrain.feedback import FeedbackWriter
     from ptrain.prompts import LoadedPrompt
-    from ptrain.repo import PromptRepo
+    from ptrain.repo import PromptRepo, Version
 
 AB_TAG_PREFIX = "refs/tags/ptrain-ab/"  # = ptrain.ab.AB_TAG_PREFIX (not imported: pydantic)
 MAX_ARGUMENT_CHARS = 100_000  # one argument's value; bounds what a client can make us build
@@ -106,7 +107,7 @@ class Catalog:
                 f"{repo.root} is a bare repository: feedback has no work tree to go to",
                 "pass --spool DIR (drain it with `ptrain feedback import --spool DIR`) or --read-only",
             )
-        self._writer = None
+        self._writer: FeedbackWriter | None = None
 
     # -- change detection ---------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -248,7 +249,7 @@ class Catalog:
             )[0]
         return rec.model_dump(exclude_none=True)
 
-    def _served_version(self, name: str, commit: str):
+    def _served_version(self, name: str, commit: str) -> Version:
         from ptrain.repo import check_name
 
         if not re.fullmatch(r"[0-9a-fA-F]{7,40}", commit or ""):
@@ -273,7 +274,7 @@ class Catalog:
             return None
         return p.variant if p.variant is not None and p.commit == commit else None
 
-    def _spool_writer(self):
+    def _spool_writer(self) -> FeedbackWriter:
         if self._writer is None:
             from ptrain.feedback import FeedbackWriter
 

@@ -70,11 +70,14 @@ class Notes:
             self._event.set()
             self._event = anyio.Event()
 
-    async def wait_for(self, *methods: str, timeout: float = 15) -> None:
+    async def wait_for(self, *methods: str, count: int = 1, timeout: float = 15) -> None:
+        """Until each method arrived ``count`` times. Tests wait for the notifications a
+        deploy causes before closing: one arriving while the SDK's stdio client shuts down
+        raises BrokenResourceError in its reader task."""
         import anyio
 
         with anyio.fail_after(timeout):
-            while not all(m in self.methods for m in methods):
+            while not all(self.methods.count(m) >= count for m in methods):
                 await self._event.wait()
 
 

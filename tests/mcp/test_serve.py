@@ -13,6 +13,7 @@ from tests.mcp.conftest import mcp_session
 pytest.importorskip("mcp")
 
 INVALID_PARAMS = -32602
+BOTH = ("notifications/prompts/list_changed", "notifications/tools/list_changed")
 
 
 def run(fn, *args, timeout: float = 120):
@@ -117,13 +118,14 @@ def test_feedback_is_tied_to_the_served_commit(served_repo):
     root = served_repo.root
 
     async def body():
-        async with mcp_session(root) as (s, _):
+        async with mcp_session(root) as (s, notes):
             r = await s.call_tool(
                 "get_prompt", {"name": "support/triage", "arguments": {"message": "hi"}}
             )
             served = r.structuredContent["commit"]
             # a deploy after the get must not move the feedback to the new version
             ptrain(root, "prompt", "deploy", "support/triage", "3")
+            await notes.wait_for(*BOTH)
             r = await s.call_tool(
                 "record_feedback",
                 {
@@ -176,26 +178,21 @@ def test_a_deploy_by_another_process_is_served_and_announced(served_repo):
             after = await s.get_prompt("support/triage", {"message": "hi"})
             assert after.meta == {"version": 3, "commit": v3, "env": "production"}
             assert "(v3)" in after.messages[0].content.text
-            await notes.wait_for(
-                "notifications/prompts/list_changed", "notifications/tools/list_changed"
-            )
+            await notes.wait_for(*BOTH)
             listed = {p.name: p.meta for p in (await s.list_prompts()).prompts}
             assert listed["support/triage"]["version"] == 3
 
             # a newly deployed prompt: announced again, listed, and named by the tool
-            seen = len(notes.methods)
             ptrain(root, "prompt", "deploy", "draft", "1")
-            await notes.wait_for("notifications/prompts/list_changed")
-            while len(notes.methods) < seen + 2:
-                await notes.wait_for("notifications/tools/list_changed")
-                await anyio.sleep(0.05)
+            await notes.wait_for(*BOTH, count=2)
             assert "draft" in {p.name for p in (await s.list_prompts()).prompts}
             tools = {t.name: t for t in (await s.list_tools()).tools}
             assert "draft, greet, support/triage" in tools["get_prompt"].description
-            # a rollback moves the tag back: served at once too
+            # a rollback moves the tag back: served at once, announced too
             ptrain(root, "prompt", "rollback", "support/triage")
             again = await s.get_prompt("support/triage", {"message": "hi"})
             assert again.meta["version"] == 2
+            await notes.wait_for(*BOTH, count=3)
 
     run(body)
 
