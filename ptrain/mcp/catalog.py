@@ -133,8 +133,8 @@ class Catalog:
         for name in self.deployed_names(env):
             try:
                 p = self.repo.get(name, env)
-            except PtrainError:
-                continue  # a tag to a missing object: not servable, and not the list's fault
+            except Exception:  # noqa: BLE001 - a missing object, a file a newer ptrain wrote:
+                continue  # that prompt is not servable; the others still are
             out.append(
                 {
                     "name": name,

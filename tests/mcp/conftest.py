@@ -52,6 +52,9 @@ def served_repo(_served_template, tmp_path):
     return copy_repo(_served_template, tmp_path)
 
 
+BOTH = ("notifications/prompts/list_changed", "notifications/tools/list_changed")
+
+
 class Notes:
     """Notifications the client received, by method, with a way to wait for one."""
 

@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from tests.conftest import PTRAIN_BIN, git
+from tests.mcp.conftest import BOTH, Notes
 
 pytest.importorskip("mcp")
 
@@ -68,17 +69,24 @@ def test_http_transport_serves_on_loopback(served_repo):
             time.sleep(0.1)
 
         async def body():
+            notes = Notes()
             url = f"http://127.0.0.1:{port}/mcp"
             with anyio.fail_after(60):
                 async with (
                     streamable_http_client(url) as (read, write, _),
-                    ClientSession(read, write) as s,
+                    ClientSession(read, write, message_handler=notes) as s,
                 ):
                     await s.initialize()
                     names = [p.name for p in (await s.list_prompts()).prompts]
                     assert names == ["greet", "support/triage"]
                     got = await s.get_prompt("greet", {"name": "Ann", "topic": "tea"})
                     assert got.messages[0].content.text == "Hello Ann, tell me about tea."
+                    # change notifications reach HTTP sessions too (on the GET event stream)
+                    await anyio.to_thread.run_sync(lambda: served_repo.deploy("support/triage", 3))
+                    await notes.wait_for(*BOTH)
+                    assert (await s.get_prompt("support/triage", {"message": "x"})).meta[
+                        "version"
+                    ] == 3
 
         anyio.run(body)
         # bound to loopback only, not to every address (Linux: the kernel's listening table)

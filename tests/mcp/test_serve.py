@@ -8,12 +8,11 @@ import anyio
 import pytest
 
 from tests.conftest import PTRAIN_BIN
-from tests.mcp.conftest import mcp_session
+from tests.mcp.conftest import BOTH, mcp_session
 
 pytest.importorskip("mcp")
 
 INVALID_PARAMS = -32602
-BOTH = ("notifications/prompts/list_changed", "notifications/tools/list_changed")
 
 
 def run(fn, *args, timeout: float = 120):
