@@ -296,3 +296,24 @@ def test_spool_takes_the_feedback_instead_of_the_repo(served_repo, tmp_path):
     (rec,) = feedback_of(spool, "greet")
     assert rec["kind"] == "suggestion" and rec["version"] == commit
     assert rec["version_number"] == 1 and rec["suggestion"] == "be brief"
+
+
+def test_a_deploy_fetched_by_ptrain_sync_is_served_and_announced(served_repo, tmp_path):
+    from tests.conftest import git
+
+    origin = served_repo.root
+    git(tmp_path, "clone", "-q", f"file://{origin}", "clone")
+    clone = tmp_path / "clone"
+
+    async def body():
+        async with mcp_session(clone, "--read-only") as (s, notes):
+            assert (await s.get_prompt("support/triage", {"message": "x"})).meta["version"] == 2
+            ptrain(origin, "prompt", "deploy", "support/triage", "3")
+            await anyio.sleep(0.6)  # three polls: nothing moved here yet
+            assert notes.methods == []
+            assert (await s.get_prompt("support/triage", {"message": "x"})).meta["version"] == 2
+            assert "fetched" in ptrain(clone, "sync", "--no-push")
+            assert (await s.get_prompt("support/triage", {"message": "x"})).meta["version"] == 3
+            await notes.wait_for(*BOTH)
+
+    run(body)
