@@ -36,14 +36,16 @@ def serve(
     if transport not in ("stdio", "http"):
         raise PtrainError(f"unknown transport {transport!r}", "use --transport stdio or http")
     catalog = Catalog(open_repo(), env, spool=spool, read_only=read_only)
+    from ptrain.mcp.server import check_listen
+    from ptrain.mcp.server import serve as run
+
     if transport == "http":
         from ptrain.cli.output import info
 
+        check_listen(host, port)
         info(f"ptrain mcp: serving {env} at http://{_url_host(host)}:{port}/mcp")
         if host not in ("127.0.0.1", "localhost", "::1"):
             info(f"ptrain mcp: {host} is not loopback: anyone who can reach it can read prompts")
-    from ptrain.mcp.server import serve as run
-
     run(catalog, transport=transport, host=host, port=port, poll=poll)
 
 

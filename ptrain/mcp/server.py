@@ -352,6 +352,27 @@ _FEEDBACK_SCHEMA = {
 }
 
 
+def check_listen(host: str, port: int) -> None:
+    """PtrainError now, rather than uvicorn's log line later, when host:port cannot be bound."""
+    import socket
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError):
+        raise PtrainError(
+            f"cannot resolve --host {host!r}", "give an address such as 127.0.0.1"
+        ) from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise PtrainError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc})",
+                "pick another port with --port, or stop the process that uses it",
+            ) from None
+
+
 def serve(
     catalog: Catalog,
     *,

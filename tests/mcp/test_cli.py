@@ -39,6 +39,16 @@ def test_not_a_repo_and_bare_without_spool(tmp_path, served_repo, cli):
     assert r.exit_code == 1 and "--spool DIR" in r.stderr, r.stderr
 
 
+def test_http_port_in_use_fails_with_one_line(served_repo, cli):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = cli.run("mcp", "serve", "--transport", "http", "--port", str(port), timeout=60)
+    assert r.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in r.stderr, r.stderr
+    assert "--port" in r.stderr and "Traceback" not in r.stderr and r.stdout == ""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
