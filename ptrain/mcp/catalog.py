@@ -207,8 +207,11 @@ class Catalog:
         env: str | None = None,
         variant: str | None = None,
         unit_id: str | None = None,
+        client: str | None = None,
     ) -> dict[str, Any]:
-        """One feedback record tied to ``commit`` (the one ``render`` served). Returns it."""
+        """One feedback record tied to ``commit`` (the one ``render`` served). Returns it.
+
+        ``client`` (the MCP host's name) is kept in ``metadata`` next to ``via: mcp``."""
         if self.read_only:
             raise PtrainError("this server is read-only", "restart it without --read-only")
         kind = "error" if error else "rating" if rating is not None else "suggestion"
@@ -229,7 +232,7 @@ class Catalog:
             "output": _clip(output),
             "variant": variant,
             "source": "user",
-            "metadata": {"via": "mcp"},
+            "metadata": {"via": "mcp", **({"client": client} if client else {})},
         }
         fields = {k: v for k, v in fields.items() if v is not None}
         if self.spool is None:

@@ -132,6 +132,13 @@ class PromptServer:
             return str(unit) if unit not in (None, "") else None
         return None
 
+    def _client_name(self) -> str | None:
+        """The host's name from its initialize request (kept with feedback as provenance)."""
+        with contextlib.suppress(LookupError, AttributeError):
+            params = self.server.request_context.session.client_params
+            return params.clientInfo.name[:100] if params is not None else None
+        return None
+
     # -- tools ----------------------------------------------------------------------------
     def tools(self) -> list[types.Tool]:
         names = self.catalog.deployed_names()
@@ -207,10 +214,11 @@ class PromptServer:
             return [text], r.to_dict()
         if name == "prompt_history":
             return {"deploys": cat.history(args["name"], args.get("env"), args.get("limit", 20))}
-        if name == WRITE_TOOL and not cat.read_only:
+        if name == WRITE_TOOL:  # refused by the catalog when read-only (and not listed)
             rec = cat.record_feedback(
-                args["name"],
-                args["commit"],
+                str(args.get("name", "")),
+                str(args.get("commit", "")),
+                client=self._client_name(),
                 **{k: args.get(k) for k in _FEEDBACK_FIELDS},
             )
             return {"recorded": rec}

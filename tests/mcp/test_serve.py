@@ -158,6 +158,7 @@ def test_feedback_is_tied_to_the_served_commit(served_repo):
     for rec in recs:
         assert rec["version"] == v2.commit and rec["version_number"] == 2
         assert rec["env"] == "production" and rec["source"] == "user"
+        assert rec["metadata"] == {"via": "mcp", "client": "mcp"}  # the SDK client's name
     assert rating["rating"] == 0.2 and rating["message"] == "too terse"
     assert rating["output"] == "billing"
     assert err["error_message"] == "answered in French"
@@ -272,7 +273,7 @@ def test_read_only_has_no_write_tool_and_writes_nothing(served_repo):
             r = await s.call_tool(
                 "record_feedback", {"name": "greet", "commit": commit, "rating": 1}
             )
-            assert r.isError
+            assert r.isError and "read-only" in r.content[0].text
 
     run(body)
     assert feedback_of(root, "greet") == []
