@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ptrain.ab import AB_TAG_PREFIX
 from ptrain.errors import GitStateError, PromptNotFound, PtrainError, VersionNotFound
 from ptrain.storage.git import DEPLOY_TAG_PREFIX
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from ptrain.prompts import LoadedPrompt
     from ptrain.repo import PromptRepo, Version
 
-AB_TAG_PREFIX = "refs/tags/ptrain-ab/"  # = ptrain.ab.AB_TAG_PREFIX (not imported: pydantic)
 MAX_ARGUMENT_CHARS = 100_000  # one argument's value; bounds what a client can make us build
 MAX_TEXT_CHARS = 20_000  # a feedback message, suggestion, error or output
 MCP_ROLES = {"system": "user", "human": "user", "ai": "assistant"}  # MCP has no system role
