@@ -43,7 +43,6 @@ from ptrain.mcp.catalog import BadArguments, Catalog, UnknownPrompt
 
 log = logging.getLogger("ptrain.mcp")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-TOOLS_READ = ("list_prompts", "get_prompt", "prompt_history")
 WRITE_TOOL = "record_feedback"
 
 _ENV_PROP = {"type": "string", "description": "Environment (default: the server's env)."}
@@ -57,7 +56,6 @@ class PromptServer:
         self.catalog = catalog
         self.poll = poll
         self.sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
-        self.changes = 0  # list-changed rounds sent (for tests and logs)
         env = catalog.env
         self.server: Server = Server(
             "ptrain",
@@ -243,7 +241,6 @@ class PromptServer:
             return None
 
     async def announce(self) -> None:
-        self.changes += 1
         for session in list(self.sessions):
             try:
                 await session.send_prompt_list_changed()

@@ -144,7 +144,7 @@ def test_middleware_serves_new_deploys_and_sticky_variants(served_repo, tmp_path
             await call(client, "classify", {"message": "m"})
             ab.start(served_repo, "support/triage", ["A=2", "B=3"])
             seen = {}
-            for i in range(16):
+            for i in range(24):
                 first = await call(client, "variant_of", {"message": "m", "user": f"u{i}"})
                 again = await call(client, "variant_of", {"message": "n", "user": f"u{i}"})
                 assert first == again
@@ -158,7 +158,7 @@ def test_middleware_serves_new_deploys_and_sticky_variants(served_repo, tmp_path
     assert next(r for r in recs if r.get("output") == "billing")["version"] == v3
     arms = {"A": served_repo.resolve("support/triage", 2).commit, "B": v3}
     ab_recs = [r for r in recs if r.get("variant")]
-    assert len(ab_recs) == 32
+    assert len(ab_recs) == 48
     for r in ab_recs:
         assert r["variant"] == seen[r["inputs"]["user"]] and r["version"] == arms[r["variant"]]
 
