@@ -56,6 +56,7 @@ class PromptServer:
         self.catalog = catalog
         self.poll = poll
         self.sessions: weakref.WeakSet[ServerSession] = weakref.WeakSet()
+        self._validators: dict[str, Any] = {}
         env = catalog.env
         self.server: Server = Server(
             "ptrain",
@@ -107,15 +108,35 @@ class PromptServer:
             self._track()
             return self.tools()
 
-        @srv.call_tool()
+        # the SDK's own input check runs jsonschema.validate, which re-checks the schema on
+        # every call (~6 ms); the schemas are fixed, so their validators are built once
+        @srv.call_tool(validate_input=False)
         async def _call_tool(name: str, arguments: dict[str, Any]) -> Any:
             self._track()
             try:
+                self._check_input(name, arguments)
                 return self.call(name, arguments)
             except PtrainError as exc:
                 return types.CallToolResult(
                     content=[types.TextContent(type="text", text=str(exc))], isError=True
                 )
+
+    def _check_input(self, name: str, arguments: dict[str, Any]) -> None:
+        schema = _SCHEMAS.get(name)
+        if schema is None:
+            return  # an unknown tool: call() says so
+        validator = self._validators.get(name)
+        if validator is None:
+            import jsonschema
+
+            validator = self._validators[name] = jsonschema.Draft202012Validator(schema)
+        error = next(iter(validator.iter_errors(arguments)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path)
+            raise PtrainError(
+                f"Input validation error: {(where + ': ') if where else ''}{error.message}",
+                "see the tool's inputSchema (tools/list)",
+            )
 
     def _track(self) -> None:
         """Remember the session of the current request: list-changed notifications go there."""
@@ -147,7 +168,7 @@ class PromptServer:
                 name="list_prompts",
                 description="List the prompts deployed to an env: name, description, "
                 "arguments, version and commit.",
-                inputSchema={"type": "object", "properties": {"env": _ENV_PROP}},
+                inputSchema=_LIST_SCHEMA,
                 annotations=read,
             ),
             types.Tool(
@@ -163,15 +184,7 @@ class PromptServer:
                 name="prompt_history",
                 description="Deploys and rollbacks of a prompt in an env (newest last): "
                 "version, commit, who, when, why.",
-                inputSchema={
-                    "type": "object",
-                    "properties": {
-                        "name": _NAME_PROP,
-                        "env": _ENV_PROP,
-                        "limit": {"type": "integer", "minimum": 1, "maximum": 500},
-                    },
-                    "required": ["name"],
-                },
+                inputSchema=_HISTORY_SCHEMA,
                 annotations=read,
             ),
         ]
@@ -211,7 +224,7 @@ class PromptServer:
             text = types.TextContent(type="text", text=f"{r.text()}\n\n{note}")
             return [text], r.to_dict()
         if name == "prompt_history":
-            return {"deploys": cat.history(args["name"], args.get("env"), args.get("limit", 20))}
+            return {"deploys": cat.history(args["name"], args.get("env"), args.get("limit") or 20)}
         if name == WRITE_TOOL:  # refused by the catalog when read-only (and not listed)
             rec = cat.record_feedback(
                 str(args.get("name", "")),
@@ -329,6 +342,16 @@ _GET_SCHEMA = {
     "required": ["name"],
 }
 
+_LIST_SCHEMA = {"type": "object", "properties": {"env": _ENV_PROP}}
+_HISTORY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": _NAME_PROP,
+        "env": _ENV_PROP,
+        "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+    },
+    "required": ["name"],
+}
 _FEEDBACK_FIELDS = (
     "rating",
     "error",
@@ -354,6 +377,26 @@ _FEEDBACK_SCHEMA = {
         "unit_id": {"type": "string", "description": "The unit_id passed to get_prompt."},
     },
     "required": ["name", "commit"],
+}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """Optional properties also take null: hosts echo back a result's ``"variant": null``."""
+    for key, prop in schema["properties"].items():
+        if key not in schema.get("required", ()):
+            kinds = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+            schema["properties"][key] = {**prop, "type": [*kinds, "null"]}
+    return schema
+
+
+for _schema in (_GET_SCHEMA, _LIST_SCHEMA, _HISTORY_SCHEMA, _FEEDBACK_SCHEMA):
+    _nullable(_schema)
+
+_SCHEMAS = {
+    "list_prompts": _LIST_SCHEMA,
+    "get_prompt": _GET_SCHEMA,
+    "prompt_history": _HISTORY_SCHEMA,
+    WRITE_TOOL: _FEEDBACK_SCHEMA,
 }
 
 

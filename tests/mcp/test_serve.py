@@ -138,13 +138,20 @@ def test_feedback_is_tied_to_the_served_commit(served_repo):
             assert not r.isError, r.content[0].text
             r = await s.call_tool(
                 "record_feedback",
-                {"name": "support/triage", "commit": served, "error": "answered in French"},
+                {
+                    "name": "support/triage",
+                    "commit": served,
+                    "error": "answered in French",
+                    "variant": None,  # echoed back from get_prompt's result as it was
+                    "env": None,
+                },
             )
             assert not r.isError, r.content[0].text
             for bad, words in (
                 ({"commit": "0" * 40, "rating": 1.0}, "has no version"),
                 ({"commit": "not-a-sha", "rating": 1.0}, "not a commit sha"),
-                ({"commit": served, "rating": 7}, "Input validation error"),
+                ({"commit": served, "rating": 7}, "Input validation error: rating: 7 is greater"),
+                ({"commit": None, "rating": 1}, "Input validation error: commit: None is not"),
                 ({"commit": served, "message": "hm"}, "needs a rating"),
             ):
                 r = await s.call_tool("record_feedback", {"name": "support/triage", **bad})
