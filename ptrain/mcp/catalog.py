@@ -220,10 +220,13 @@ class Catalog:
                 "feedback needs a rating (0-1), an error or a suggestion",
                 "pass rating=0.0..1.0, error='...' or suggestion='...' (message is a comment)",
             )
-        env = self.repo.check_env(env) if env else self.env
+        given_env = self.repo.check_env(env) if env else None
+        env = given_env or self.env
         served = self._served_version(name, commit)
         if variant is None and unit_id:
             variant = self._variant_of(name, env, str(unit_id), served.commit)
+        if given_env is None and variant is None and not self._ever_deployed(name, env, served):
+            env = None  # served by version (get_prompt version=...): not the env's traffic
         fields: dict[str, Any] = {
             "rating": rating,
             "error_message": _clip(error),
@@ -268,6 +271,9 @@ class Catalog:
                 f"{name} has no version {commit[:12]!r}",
                 "pass the `name` and `commit` that get_prompt returned",
             ) from exc
+
+    def _ever_deployed(self, name: str, env: str, served: Version) -> bool:
+        return any(r.to_commit == served.commit for r in self.repo.history(name, env))
 
     def _variant_of(self, name: str, env: str, unit_id: str, commit: str) -> str | None:
         """The unit's variant, only if it is the served commit (else an experiment moved)."""

@@ -157,8 +157,25 @@ def test_feedback_is_tied_to_the_served_commit(served_repo):
                 r = await s.call_tool("record_feedback", {"name": "support/triage", **bad})
                 assert r.isError and words in r.content[0].text, (bad, r.content[0].text)
 
+            # a version fetched by number, never deployed: its feedback claims no env
+            r = await s.call_tool("get_prompt", {"name": "greet", "version": 1, "arguments": {}})
+            assert r.isError  # greet needs its arguments
+            r = await s.call_tool(
+                "get_prompt",
+                {"name": "support/triage", "version": "v1", "arguments": {"message": "x"}},
+            )
+            v1 = r.structuredContent
+            assert v1["env"] is None
+            r = await s.call_tool(
+                "record_feedback",
+                {"name": "support/triage", "commit": v1["commit"], "env": None, "rating": 1},
+            )
+            assert not r.isError, r.content[0].text
+            assert "env" not in r.structuredContent["recorded"]
+
     run(body)
-    recs = sorted(feedback_of(root, "support/triage"), key=lambda r: r["kind"])
+    recs = [r for r in feedback_of(root, "support/triage") if r.get("version_number") != 1]
+    recs.sort(key=lambda r: r["kind"])
     assert [r["kind"] for r in recs] == ["error", "rating"]  # the bad calls wrote nothing
     err, rating = recs
     v2 = served_repo.resolve("support/triage", 2)
