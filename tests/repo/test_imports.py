@@ -61,6 +61,7 @@ def test_help_and_show_do_not_import_heavy_libraries(triage_repo):
         ["prompt", "validate"],
         ["mcp", "--help"],
         ["mcp", "serve", "--help"],
+        ["feedback", "add", "support/triage", "--rating", "1"],
     ):
         assert _probe(_cli_body(*args), root) == "", args
 
@@ -72,6 +73,7 @@ def test_runtime_get_does_not_import_heavy_libraries(triage_repo):
         f"p = PromptRepo({str(triage_repo.root)!r}).get('support/triage')\n"
         "assert p.version == 2\n"
         "p.format(message='hi')\n"
+        "PromptRepo('.').record_feedback(p, 'rating', rating=1.0)\n"
     )
     assert _probe(body, triage_repo.root) == ""
     # and to_langchain() does import langchain_core, only when called
