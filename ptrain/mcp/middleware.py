@@ -153,34 +153,47 @@ class PromptTrainingMiddleware:
         def decorate(fn: F) -> F:
             kind = "prompt" if getattr(fn, "__ptrain_mcp_kind__", None) == "prompt" else "tool"
             meta = {"mcp": {"function": fn.__name__, "kind": kind}}
+            sig = inspect.signature(fn)
+
+            def named(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+                """Arguments by name (FastMCP passes keywords; a direct call may not)."""
+                if not args:
+                    return kwargs
+                try:
+                    return dict(sig.bind_partial(*args, **kwargs).arguments)
+                except TypeError:
+                    return kwargs  # the call itself will fail, and be recorded
+
             if inspect.iscoroutinefunction(fn):
 
                 @functools.wraps(fn)
                 async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    call, token, start = self._begin(prompt, unit_id_arg, kwargs, meta)
+                    kw = named(args, kwargs)
+                    call, token, start = self._begin(prompt, unit_id_arg, kw, meta)
                     try:
                         result = await fn(*args, **kwargs)
                     except Exception as exc:
-                        self._failed(call, exc, start, kwargs, meta)
+                        self._failed(call, exc, start, kw, meta)
                         raise
                     finally:
                         _current.reset(token)
-                    self._succeeded(call, result, start, kwargs, meta, capture_output)
+                    self._succeeded(call, result, start, kw, meta, capture_output)
                     return result
 
                 return async_wrapper  # type: ignore[return-value]
 
             @functools.wraps(fn)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                call, token, start = self._begin(prompt, unit_id_arg, kwargs, meta)
+                kw = named(args, kwargs)
+                call, token, start = self._begin(prompt, unit_id_arg, kw, meta)
                 try:
                     result = fn(*args, **kwargs)
                 except Exception as exc:
-                    self._failed(call, exc, start, kwargs, meta)
+                    self._failed(call, exc, start, kw, meta)
                     raise
                 finally:
                     _current.reset(token)
-                self._succeeded(call, result, start, kwargs, meta, capture_output)
+                self._succeeded(call, result, start, kw, meta, capture_output)
                 return result
 
             return wrapper  # type: ignore[return-value]

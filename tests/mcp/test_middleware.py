@@ -177,6 +177,24 @@ def test_feedback_write_failure_never_breaks_the_call(served_repo, tmp_path):
     assert len(errors) == 1 and ptm.write_errors == errors
 
 
+def test_direct_positional_calls_are_recorded_by_argument_name(served_repo, tmp_path):
+    from ptrain import ab
+
+    spool = tmp_path / "spool"
+    ptm = PromptTrainingMiddleware(served_repo.root, spool=spool)
+    ab.start(served_repo, "support/triage", ["A=2", "B=3"])
+
+    @ptm.track("support/triage", unit_id_arg="user")
+    def answer(message: str, user: str) -> str:
+        return current_call().prompt.variant or "-"
+
+    got = {answer(f"m{i}", f"u{i}") for i in range(24)}  # positional, as a direct call
+    assert got == {"A", "B"}
+    recs = _records(spool)
+    assert len(recs) == 24 and all(r["inputs"]["user"].startswith("u") for r in recs)
+    assert {r["variant"] for r in recs} == {"A", "B"}
+
+
 def test_current_call_outside_a_wrapped_function_is_a_clear_error():
     with pytest.raises(PtrainError, match="only available inside"):
         current_call()
