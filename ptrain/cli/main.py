@@ -39,6 +39,7 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "train": ("ptrain.cli.train", "app", "Train prompts from feedback; triggers and schedules."),
     "ab": ("ptrain.cli.ab", "app", "A/B test prompt versions on live traffic; verdict."),
     "models": ("ptrain.cli.models", "app", "The embedded models: list and pull (from PyPI)."),
+    "mcp": ("ptrain.cli.mcp", "app", "Serve deployed prompts to MCP hosts (Claude, IDEs, agents)."),
 }
 
 
