@@ -32,10 +32,10 @@ _METRICS_SHOWN = (
 )
 
 
-def eval_matrix(repo: PromptRepo, name: str) -> dict[str, Any]:
-    """Every stored evaluation of ``name`` as a column; one row per case id, in first-seen order.
-
-    A cell is ``None`` where that evaluation did not run the case (another suite state)."""
+def eval_matrix(repo: PromptRepo, name: str, cases: str | None = None) -> dict[str, Any]:
+    """Stored evaluations of ``name`` on one set of cases (``cases``: a ``cases_hash`` prefix;
+    default: the set most results share), one column each, committed versions first; one
+    row per case id. A cell is ``None`` where that evaluation did not run the case."""
     from ptrain.evaluation.store import ResultStore
 
     require_prompt(repo, name)
@@ -46,7 +46,24 @@ def eval_matrix(repo: PromptRepo, name: str) -> dict[str, Any]:
         d = store.get(p.stem)
         if d and d.get("prompt") == name and isinstance(d.get("cases"), list):
             results.append({**d, "key": p.stem})
-    results.sort(key=lambda d: (d.get("version") or 0, str(d.get("created", ""))))
+    sets: dict[str, dict[str, Any]] = {}
+    for d in results:
+        h = str(d.get("cases_hash", ""))
+        entry = sets.setdefault(h, {"hash": h[:8], "results": 0, "cases": len(d["cases"])})
+        entry["results"] += 1
+    if cases is not None:
+        chosen = [h for h in sets if h.startswith(cases.lower())]
+        if len(chosen) != 1:
+            raise PtrainError(
+                f"no single set of eval cases matches {cases!r}", "pick one of case_sets"
+            )
+        pick = chosen[0]
+    else:
+        pick = max(sets, key=lambda h: sets[h]["results"], default="")
+    results = [d for d in results if str(d.get("cases_hash", "")) == pick]
+    results.sort(
+        key=lambda d: (d.get("version") is None, d.get("version") or 0, d.get("created", ""))
+    )
     columns, rows, order = [], {}, []
     for col, d in enumerate(results):
         columns.append(_column(d))
@@ -61,7 +78,13 @@ def eval_matrix(repo: PromptRepo, name: str) -> dict[str, Any]:
                     "cells": [None] * len(results),
                 }
             rows[cid]["cells"][col] = _cell(c)
-    return {"name": name, "columns": columns, "rows": [rows[c] for c in order]}
+    return {
+        "name": name,
+        "case_set": pick[:8],
+        "case_sets": sorted(sets.values(), key=lambda e: -e["results"]),
+        "columns": columns,
+        "rows": [rows[c] for c in order],
+    }
 
 
 def _column(d: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +92,9 @@ def _column(d: dict[str, Any]) -> dict[str, Any]:
     version = d.get("version")
     return {
         "key": d["key"][:12],
-        "label": f"v{version}" if version else (d.get("label") or str(d.get("commit", ""))[:8]),
+        "label": f"v{version}"
+        if version
+        else (str(d.get("commit") or "")[:8] or f"candidate {str(d.get('prompt_hash', ''))[:6]}"),
         "commit": d.get("commit"),
         "created": d.get("created"),
         "runs": d.get("runs"),
@@ -117,7 +142,7 @@ def training(repo: PromptRepo, name: str | None = None) -> dict[str, Any]:
                 "stamp": stamp,
                 "file": p.relative_to(repo.root).as_posix(),
                 "proposed": verdict.startswith("✅"),
-                "verdict": verdict.replace("**", ""),
+                "verdict": verdict.replace("**", "").lstrip("✅❌ "),
                 "ref": refs.pop((prompt, stamp), None),
                 "markdown": text,
             }

@@ -9,7 +9,7 @@ GET  /api/prompt           ?name=  versions, deploy/rollback history, deployed p
 GET  /api/diff             ?name=&a=&b=  unified diff between two versions
 GET  /api/feedback         ?name=[&since=&env=]  per-version daily series, deploy moments, totals
 GET  /api/feedback/lists   ?name=[&since=]  suggestions, worst rated, newest interactions
-GET  /api/evals            ?name=  stored eval results as a case × version matrix
+GET  /api/evals            ?name=[&cases=]  stored eval results: case × version matrix
 GET  /api/training         [?name=]  training reports with their branch or attempt tag
 GET  /api/ab               ?name=  A/B experiments per env with report and verdict
 POST /api/feedback         rating / comment / suggestion  -> a feedback record
@@ -76,7 +76,7 @@ def _routes() -> dict[str, tuple[Callable[..., Any], tuple[str, ...], tuple[str,
         "/api/diff": (views.version_diff, ("name", "a", "b"), ()),
         "/api/feedback": (views.feedback_series, ("name",), ("since", "env")),
         "/api/feedback/lists": (views.feedback_lists, ("name",), ("since",)),
-        "/api/evals": (results.eval_matrix, ("name",), ()),
+        "/api/evals": (results.eval_matrix, ("name",), ("cases",)),
         "/api/training": (results.training, (), ("name",)),
         "/api/ab": (results.experiments, ("name",), ()),
     }

@@ -18,7 +18,7 @@ from ptrain.errors import PromptNotFound
 if TYPE_CHECKING:
     from ptrain.repo import PromptRepo, Version
 
-LIST_LIMIT = 30  # rows in each feedback list (suggestions, worst rated, interactions)
+LIST_LIMIT = 20  # rows in each feedback list (suggestions, worst rated, interactions)
 
 
 def require_prompt(repo: PromptRepo, name: str) -> str:

@@ -113,6 +113,7 @@ def build(dest: Path) -> Path:
     _feedback(repo, v1, v2)
     _evaluations(repo)
     _experiment(repo)
+    _training(dest)
     return dest
 
 
@@ -159,6 +160,37 @@ def _experiment(repo) -> None:
                      "variant": variant, "kind": "success" if ok else "error",
                      **({} if ok else {"error_type": "DispatchError"})})  # fmt: skip
     record_many(repo.root, recs)
+
+
+def scripted_optimizer(msgs) -> str:
+    """meta_prompt's optimizer: drops the lowercase instruction (which the task model fumbles)."""
+    return (
+        "<prompt>Predict the intent of the utterance. The possible intents are: "
+        + ", ".join(LABELS)
+        + ". Reply with exactly one of them.</prompt>"
+    )
+
+
+def _training(root: Path) -> None:
+    """One real ``train`` run with scripted models; ptrain.yaml is restored afterwards, so the
+    work tree is the example's (the run's branch and report stay)."""
+    from ptrain import PromptRepo
+    from ptrain.llm.scripted import scripted_models
+    from ptrain.storage.yamlio import dump_roundtrip, load_roundtrip
+    from ptrain.training.run import train
+
+    cfg = root / "ptrain.yaml"
+    original = cfg.read_text()
+    doc = load_roundtrip(original)
+    doc["models"]["task"] = {"provider": "scripted", "model": "ui-intent", "max_tokens": 16}
+    doc["training"]["model"] = {"provider": "scripted", "model": "ui-opt", "max_tokens": 256}
+    cfg.write_text(dump_roundtrip(doc))
+    try:
+        with scripted_models({"ui-intent": scripted_intent, "ui-opt": scripted_optimizer}):
+            stamp = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+            train(PromptRepo(root), NAME, "meta_prompt", candidates=1, runs=1, now=stamp)
+    finally:
+        cfg.write_text(original)
 
 
 def expected_points(root: Path, name: str = NAME) -> int:

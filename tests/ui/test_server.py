@@ -103,8 +103,18 @@ def test_reads(client, ui_repo):
     prod = client.get(f"/api/feedback?name={NAME}&env=production").data
     assert {d["env"] for d in prod["deploys"]} == {"production"}
     m = client.get(f"/api/evals?name={NAME}").data
-    assert [c["label"] for c in m["columns"]] == ["v1", "v2"]
-    assert len(m["rows"]) == 40 and all(len(r["cells"]) == 2 for r in m["rows"])
+    # v1, v2 and the candidate training scored on the held-out cases (one set of 40 cases)
+    assert [c["label"] for c in m["columns"]][:2] == ["v1", "v2"]
+    assert m["columns"][2]["label"].startswith("candidate ")
+    assert len(m["rows"]) == 40 and all(len(r["cells"]) == 3 for r in m["rows"])
+    dev = next(c for c in m["case_sets"] if c["hash"] != m["case_set"])
+    m2 = client.get(f"/api/evals?name={NAME}&cases={dev['hash']}").data
+    assert len(m2["rows"]) == dev["cases"] and m2["case_set"] == dev["hash"]
+    assert client.get(f"/api/evals?name={NAME}&cases=ffff0000").status == 400
+    t = client.get(f"/api/training?name={NAME}").data["reports"]
+    assert len(t) == 1 and t[0]["proposed"]
+    assert t[0]["ref"]["ref"] == "ptrain/train/assistant/intent/20261126-090000"
+    assert ui_repo.git.rev_parse(t[0]["ref"]["ref"]) == t[0]["ref"]["commit"]
     ab = client.get(f"/api/ab?name={NAME}").data["experiments"]
     assert [x["env"] for x in ab] == ["staging"]
     assert ab[0]["report"]["verdict"]["label"] == "keep running"

@@ -183,7 +183,10 @@ function recordTable(rows, id, text) {
 
 async function pageEvals(main) {
   if (!state.name) return main.append(el("p", { class: "muted" }, "No prompt."));
-  const [m, t, ab] = await Promise.all([api("/api/evals", { name: state.name }),
+  const cases = sessionStorage.getItem("ptrain-cases-" + state.name) || "";
+  const [m, t, ab] = await Promise.all([
+    api("/api/evals", cases ? { name: state.name, cases } : { name: state.name })
+      .catch(() => api("/api/evals", { name: state.name })),
     api("/api/training", { name: state.name }), api("/api/ab", { name: state.name })]);
   main.append(el("h2", {}, `${m.name}: stored evaluations`), matrix(m));
   main.append(el("h2", {}, "Training runs"), trainingList(t));
@@ -209,6 +212,10 @@ function matrix(m) {
         el("div", { class: "io" }, (c.error ? "error: " + c.error : c.output || "").slice(0, 120)))));
   });
   const tbl = table(head, body, { id: "eval-matrix" });
+  const sets = el("select", { id: "case-set", onchange: () => {
+    sessionStorage.setItem("ptrain-cases-" + m.name, sets.value); render(); } },
+  m.case_sets.map(c => el("option", { value: c.hash }, `${c.hash}: ${c.cases} cases, ${c.results} results`)));
+  sets.value = m.case_set;
   const count = el("span", { class: "muted", id: "matrix-count" });
   const apply = mode => {
     let shown = 0;
@@ -222,13 +229,14 @@ function matrix(m) {
   const radio = (v, label) => el("label", {}, el("input", { type: "radio", name: "matrix-filter", value: v,
     checked: v === "all", onchange: () => apply(v) }), " " + label);
   apply("all");
-  return el("div", {}, el("div", { class: "row filters" }, radio("all", "All"), radio("failures", "Failures"),
-    radio("differences", "Differences"), count), tbl);
+  return el("div", {}, el("div", { class: "row filters" }, "Case set", sets, radio("all", "All"),
+    radio("failures", "Failures"), radio("differences", "Differences"), count), tbl);
 }
 
 function trainingList(t) {
   const items = t.reports.map(r => el("div", { class: "card training" },
-    el("div", {}, el("b", {}, r.stamp), " ", r.verdict),
+    el("div", {}, el("b", {}, r.stamp), " ", el("span", { class: r.proposed ? "pass" : "fail" },
+      r.proposed ? "proposed" : "not proposed"), " · ", r.verdict),
     el("div", { class: "muted" }, r.ref ? `${r.ref.kind}: ${r.ref.ref} (${r.ref.commit.slice(0, 8)})` : "no branch",
       " · ", r.file),
     el("details", {}, el("summary", {}, "Report"), el("pre", {}, r.markdown))));
@@ -274,8 +282,8 @@ async function pageAnnotate(main) {
 
 function feedbackForm(r) {
   let rating = null;
-  const up = el("button", { type: "button", class: "thumb-up", title: "good (1)" }, "👍");
-  const down = el("button", { type: "button", class: "thumb-down", title: "bad (0)" }, "👎");
+  const up = el("button", { type: "button", class: "thumb-up", title: "good (rating 1)" }, "👍 Good");
+  const down = el("button", { type: "button", class: "thumb-down", title: "bad (rating 0)" }, "👎 Bad");
   const score = el("input", { type: "text", class: "score", size: 5, placeholder: "0–1", inputmode: "decimal" });
   const comment = el("textarea", { class: "comment", placeholder: "comment (optional)" });
   const suggestion = el("textarea", { class: "suggestion", placeholder: "suggestion: how should the prompt change?" });
@@ -295,8 +303,9 @@ function feedbackForm(r) {
       pick(null); comment.value = ""; suggestion.value = "";
     } catch (e) { status(e.message, "error"); }
   };
-  const parts = [el("div", { class: "row" }, up, down, "or score", score,
-    el("button", { type: "button", class: "primary submit", onclick: submit }, "Submit")), comment, suggestion];
+  const row = el("div", { class: "row" }, up, down, "or score", score,
+    el("button", { type: "button", class: "primary submit", onclick: submit }, "Submit"));
+  const parts = [comment, suggestion];
   if (r && r.output !== undefined && r.inputs) {
     const expected = el("input", { type: "text", class: "expected", size: 40, placeholder: "expected answer (default: this output)" });
     const mark = async () => {
@@ -310,7 +319,10 @@ function feedbackForm(r) {
     parts.push(el("div", { class: "row" }, expected,
       el("button", { type: "button", class: "mark-expected", onclick: mark }, "Mark as expected")));
   }
-  return el("div", { class: "form" }, parts);
+  // an interaction's card stays one line until asked for more
+  if (r) return el("div", { class: "form" }, row,
+    el("details", {}, el("summary", {}, "comment, suggestion, mark as expected"), parts));
+  return el("div", { class: "form" }, row, parts);
 }
 
 // -- shell ---------------------------------------------------------------------------------
@@ -329,6 +341,7 @@ async function render() {
   const fn = PAGES[page] || pagePrompts;
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page);
   const main = document.getElementById("page");
+  main.dataset.ready = "0";  // until the new view is in place (tests and people wait on it)
   const fresh = el("main", { id: "page", "data-page": page });
   try { await fn(fresh); } catch (e) { status(e.message, "error"); }
   main.replaceWith(fresh);

@@ -71,8 +71,13 @@
 
   function drawSeries(g, s, sx, sy, unit) {
     const pts = s.points.filter(p => p.y !== null && p.y !== undefined);
-    let d = "";
-    for (const p of pts) d += (d ? "L" : "M") + sx(dayMs(p.x)).toFixed(1) + "," + sy(p.y).toFixed(1);
+    // a day without data breaks the line: no trend is drawn across a gap
+    let d = "", last = null;
+    for (const p of pts) {
+      const t = dayMs(p.x);
+      d += (last !== null && t - last <= 1.5 * DAY ? "L" : "M") + sx(t).toFixed(1) + "," + sy(p.y).toFixed(1);
+      last = t;
+    }
     if (pts.length > 1) g.appendChild(svg("path", { d, class: "series", stroke: s.color }));
     for (const p of pts) {
       const cx = sx(dayMs(p.x));
@@ -96,7 +101,9 @@
       if (t < ex.x0 || t > ex.x1) continue;
       const x = sx(t);
       g.appendChild(svg("line", { x1: x, x2: x, y1: T - 4, y2: H - B, class: "marker " + (m.kind || "") }));
-      g.appendChild(svg("text", { x: x + 3, y: T + 8 + 11 * (row++ % 3), class: "marker-label" }, m.label));
+      const right = x > W - R - 90;  // near the right edge: label on the left of the line
+      g.appendChild(svg("text", { x: right ? x - 3 : x + 3, y: T + 8 + 11 * (row++ % 3),
+        class: "marker-label", "text-anchor": right ? "end" : "start" }, m.label));
     }
   }
 
