@@ -177,7 +177,7 @@ def experiments(repo: PromptRepo, name: str) -> dict[str, Any]:
     from ptrain import ab
 
     require_prompt(repo, name)
-    out = []
+    out: list[dict[str, Any]] = []
     for env in repo.envs:
         try:
             exp = ab.current(repo, name, env)

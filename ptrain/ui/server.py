@@ -115,14 +115,14 @@ class UIServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
 
     def allowed_hosts(self) -> set[str] | None:
         """``Host`` values accepted while bound to loopback (None: any)."""
-        host, port = self.server_address[:2]
-        if str(host) not in LOOPBACK:
+        host, port = str(self.server_address[0]), int(self.server_address[1])
+        if host not in LOOPBACK:
             return None
         return {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
 
