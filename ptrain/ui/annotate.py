@@ -88,7 +88,7 @@ def find_record(repo: PromptRepo, name: str, record_id: str) -> dict[str, Any]:
 def rate(repo: PromptRepo, body: Any) -> dict[str, Any]:
     """Append one rating (or suggestion) record; returns the stored record."""
     from ptrain.feedback import make_record, record
-    from ptrain.ui.views import require_prompt
+    from ptrain.ui.views import check_version_spec, require_prompt
 
     body = check_body(body, "rate")
     name = require_prompt(repo, body["prompt"])
@@ -121,7 +121,7 @@ def rate(repo: PromptRepo, body: Any) -> dict[str, Any]:
     if rid is None:
         env = repo.check_env(doc["env"]) if "env" in doc else None
         if version is not None:
-            v = repo.resolve(name, str(version))
+            v = repo.resolve(name, check_version_spec(str(version)))
         else:
             v = repo.deployed(name, env or "production") or repo.resolve(name)
         doc["version"], doc["version_number"] = v.commit, v.number

@@ -147,6 +147,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._handle(self._post)
 
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._handle(self._get)
+
     def do_PUT(self) -> None:  # noqa: N802
         self._send_error(HttpError(405, "method not allowed", "use GET or POST"))
 
@@ -201,8 +204,9 @@ class Handler(BaseHTTPRequestHandler):
     # -- input checks --------------------------------------------------------------------------
     def _check_token(self) -> None:
         origin = self.headers.get("Origin")
-        allowed = self.server.allowed_hosts()
-        if origin and allowed is not None and urlsplit(origin).netloc not in allowed:
+        # bound elsewhere than loopback, a write must still come from a page of this server
+        allowed = self.server.allowed_hosts() or {self.headers.get("Host", "")}
+        if origin and urlsplit(origin).netloc not in allowed:
             raise HttpError(403, "cross-origin write refused", f"use the page at {self.server.url}")
         given = self.headers.get(TOKEN_HEADER, "")
         if not given:
@@ -225,6 +229,10 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length)
         try:
             return json.loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise HttpError(
+                400, "malformed JSON body: nested too deeply", "send a flat object"
+            ) from None
         except (UnicodeDecodeError, ValueError) as exc:
             msg = str(exc).splitlines()[0][:100]
             raise HttpError(400, f"malformed JSON body: {msg}", "send a JSON object") from None

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import heapq
 import math
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ptrain.errors import PromptNotFound
+from ptrain.errors import PromptNotFound, VersionNotFound
 
 if TYPE_CHECKING:
     from ptrain.repo import PromptRepo, Version
@@ -74,9 +75,22 @@ def prompt_detail(repo: PromptRepo, name: str) -> dict[str, Any]:
     }
 
 
+_SPEC_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@/^~\-]{0,99}$")
+
+
+def check_version_spec(spec: str) -> str:
+    """A version as the CLI takes it (3, v3, a sha, a rev) — no spaces, options or controls."""
+    if not _SPEC_RE.match(spec):
+        raise VersionNotFound(
+            f"{spec[:40]!r} is not a version", "give a number (3, v3) or a commit sha"
+        )
+    return spec
+
+
 def version_diff(repo: PromptRepo, name: str, a: str, b: str) -> dict[str, Any]:
     require_prompt(repo, name)
-    va, vb = repo.resolve(name, a), repo.resolve(name, b)
+    va = repo.resolve(name, check_version_spec(a))
+    vb = repo.resolve(name, check_version_spec(b))
     return {
         "name": name,
         "a": _version_ref(va),

@@ -31,13 +31,23 @@ def _ui_template(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def ui_repo(_ui_template, tmp_path):
+def _copy(template: Path, dest: Path):
     from ptrain import PromptRepo
 
-    root = tmp_path / "repo"
-    shutil.copytree(_ui_template, root, symlinks=True)
-    return PromptRepo(root)
+    shutil.copytree(template, dest, symlinks=True)
+    return PromptRepo(dest)
+
+
+@pytest.fixture
+def ui_repo(_ui_template, tmp_path):
+    """A fresh copy per test (for tests that write)."""
+    return _copy(_ui_template, tmp_path / "repo")
+
+
+@pytest.fixture(scope="module")
+def shared_repo(_ui_template, tmp_path_factory):
+    """One copy per module, for reads and refused writes (each checks nothing changed)."""
+    return _copy(_ui_template, tmp_path_factory.mktemp("ui-shared") / "repo")
 
 
 @dataclass
@@ -72,13 +82,17 @@ class Client:
         return self.request("POST", path, body, headers)
 
 
-@pytest.fixture
-def ui_server(ui_repo):
+def _serve(root: Path):
     from ptrain.ui.server import make_server
 
-    server = make_server(ui_repo.root, "127.0.0.1", 0)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
+    server = make_server(root, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.fixture
+def ui_server(ui_repo):
+    server = _serve(ui_repo.root)
     yield server
     server.shutdown()
     server.server_close()
@@ -87,6 +101,14 @@ def ui_server(ui_repo):
 @pytest.fixture
 def client(ui_server):
     return Client(ui_server)
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_repo):
+    server = _serve(shared_repo.root)
+    yield Client(server)
+    server.shutdown()
+    server.server_close()
 
 
 def snapshot(root: Path) -> dict[str, str]:

@@ -30,92 +30,103 @@ def _one_line(reply) -> str:
 
 
 @pytest.mark.parametrize("path", GETS)
-def test_unknown_prompt_is_404(client, path):
-    r = client.get(path.format("no/such-prompt"))
+def test_unknown_prompt_is_404(shared_client, path):
+    r = shared_client.get(path.format("no/such-prompt"))
     assert r.status == 404
     assert "no prompt named 'no/such-prompt'" in _one_line(r)
 
 
 @pytest.mark.parametrize("path", GETS)
-def test_malformed_prompt_name_is_400(client, path):
-    r = client.get(path.format("Bad%20Name"))
+def test_malformed_prompt_name_is_400(shared_client, path):
+    r = shared_client.get(path.format("Bad%20Name"))
     assert r.status == 400
     assert "invalid prompt name" in _one_line(r)
 
 
 @pytest.mark.parametrize("path", [p.split("?")[0] for p in GETS if "training" not in p])
-def test_missing_name_is_400(client, path):
-    r = client.get(path)
+def test_missing_name_is_400(shared_client, path):
+    r = shared_client.get(path)
     assert r.status == 400
     assert "missing parameter 'name'" in _one_line(r)
 
 
-def test_unknown_and_repeated_parameters_are_400(client):
-    r = client.get(f"/api/feedback?name={NAME}&colour=red")
+def test_unknown_and_repeated_parameters_are_400(shared_client):
+    r = shared_client.get(f"/api/feedback?name={NAME}&colour=red")
     assert r.status == 400 and "unknown parameter 'colour'" in _one_line(r)
-    r = client.get(f"/api/feedback?name={NAME}&name={NAME}")
+    r = shared_client.get(f"/api/feedback?name={NAME}&name={NAME}")
     assert r.status == 400 and "given twice" in _one_line(r)
-    r = client.get(f"/api/feedback?name={NAME}&env=moon")
+    r = shared_client.get(f"/api/feedback?name={NAME}&env=moon")
     assert r.status == 400 and "unknown env 'moon'" in _one_line(r)
-    r = client.get(f"/api/feedback?name={NAME}&since=yesterday-ish")
+    r = shared_client.get(f"/api/feedback?name={NAME}&since=yesterday-ish")
     assert r.status == 400 and "cannot read --since" in _one_line(r)
 
 
-def test_unknown_version_in_diff_is_404(client):
-    r = client.get(f"/api/diff?name={NAME}&a=1&b=9")
+def test_unknown_version_in_diff_is_404(shared_client):
+    r = shared_client.get(f"/api/diff?name={NAME}&a=1&b=9")
     assert r.status == 404 and "has no version 9" in _one_line(r)
+    r = shared_client.get(f"/api/diff?name={NAME}&a=1&b=--output%3D/tmp/x")
+    assert r.status == 404 and "is not a version" in _one_line(r)
 
 
-def test_unknown_path_and_method(client):
-    assert client.get("/api/nothing").status == 404
-    assert client.request("PUT", "/api/feedback", b"{}").status == 405
-    assert client.post("/api/prompts", {}).status == 404
+def test_a_prompt_without_feedback_or_results(shared_client):
+    s = shared_client.get("/api/feedback?name=support/reply")
+    assert s.status == 200 and s.data["series"] == [] and s.data["totals"] == []
+    assert shared_client.get("/api/evals?name=support/reply").data["columns"] == []
+    assert shared_client.get("/api/training?name=support/reply").data["reports"] == []
+    lists = shared_client.get("/api/feedback/lists?name=support/reply").data
+    assert lists["recent"] == [] and lists["worst"] == []
 
 
-def test_foreign_host_header_is_refused(client):
-    r = client.request("GET", "/api/prompts", headers={"Host": "evil.example:80"})
+def test_unknown_path_and_method(shared_client):
+    assert shared_client.get("/api/nothing").status == 404
+    assert shared_client.request("PUT", "/api/feedback", b"{}").status == 405
+    assert shared_client.post("/api/prompts", {}).status == 404
+
+
+def test_foreign_host_header_is_refused(shared_client):
+    r = shared_client.request("GET", "/api/prompts", headers={"Host": "evil.example:80"})
     assert r.status == 403 and "Host" in _one_line(r)
 
 
-def test_reads(client, ui_repo):
-    ov = client.get("/api/prompts").data
-    assert [p["name"] for p in ov["prompts"]] == sorted(ui_repo.prompt_names())
+def test_reads(shared_client, shared_repo):
+    ov = shared_client.get("/api/prompts").data
+    assert [p["name"] for p in ov["prompts"]] == sorted(shared_repo.prompt_names())
     intent = next(p for p in ov["prompts"] if p["name"] == NAME)
     assert intent["versions"] == 2
     assert intent["deployed"] == {
-        "production": {"number": 1, "commit": ui_repo.resolve(NAME, 1).commit, "label": "v1"},
-        "staging": {"number": 2, "commit": ui_repo.resolve(NAME, 2).commit, "label": "v2"},
+        "production": {"number": 1, "commit": shared_repo.resolve(NAME, 1).commit, "label": "v1"},
+        "staging": {"number": 2, "commit": shared_repo.resolve(NAME, 2).commit, "label": "v2"},
     }
-    d = client.get(f"/api/prompt?name={NAME}").data
+    d = shared_client.get(f"/api/prompt?name={NAME}").data
     assert [(h["env"], h["action"], h["to_version"]) for h in d["history"]] == [
         ("production", "deploy", 1),
         ("staging", "deploy", 2),
         ("production", "deploy", 2),
         ("production", "rollback", 1),
     ]
-    diff = client.get(f"/api/diff?name={NAME}&a=1&b=2").data["diff"]
+    diff = shared_client.get(f"/api/diff?name={NAME}&a=1&b=2").data["diff"]
     assert "+      Reply with the label only, in lowercase." in diff
-    s = client.get(f"/api/feedback?name={NAME}").data
-    assert sum(len(x["points"]) for x in s["series"]) == expected_points(ui_repo.root)
+    s = shared_client.get(f"/api/feedback?name={NAME}").data
+    assert sum(len(x["points"]) for x in s["series"]) == expected_points(shared_repo.root)
     assert sum(p["count"] for x in s["series"] for p in x["points"]) == len(
-        stored_records(ui_repo.root)
+        stored_records(shared_repo.root)
     )
-    prod = client.get(f"/api/feedback?name={NAME}&env=production").data
+    prod = shared_client.get(f"/api/feedback?name={NAME}&env=production").data
     assert {d["env"] for d in prod["deploys"]} == {"production"}
-    m = client.get(f"/api/evals?name={NAME}").data
+    m = shared_client.get(f"/api/evals?name={NAME}").data
     # v1, v2 and the candidate training scored on the held-out cases (one set of 40 cases)
     assert [c["label"] for c in m["columns"]][:2] == ["v1", "v2"]
     assert m["columns"][2]["label"].startswith("candidate ")
     assert len(m["rows"]) == 40 and all(len(r["cells"]) == 3 for r in m["rows"])
     dev = next(c for c in m["case_sets"] if c["hash"] != m["case_set"])
-    m2 = client.get(f"/api/evals?name={NAME}&cases={dev['hash']}").data
+    m2 = shared_client.get(f"/api/evals?name={NAME}&cases={dev['hash']}").data
     assert len(m2["rows"]) == dev["cases"] and m2["case_set"] == dev["hash"]
-    assert client.get(f"/api/evals?name={NAME}&cases=ffff0000").status == 400
-    t = client.get(f"/api/training?name={NAME}").data["reports"]
+    assert shared_client.get(f"/api/evals?name={NAME}&cases=ffff0000").status == 400
+    t = shared_client.get(f"/api/training?name={NAME}").data["reports"]
     assert len(t) == 1 and t[0]["proposed"]
     assert t[0]["ref"]["ref"] == "ptrain/train/assistant/intent/20261126-090000"
-    assert ui_repo.git.rev_parse(t[0]["ref"]["ref"]) == t[0]["ref"]["commit"]
-    ab = client.get(f"/api/ab?name={NAME}").data["experiments"]
+    assert shared_repo.git.rev_parse(t[0]["ref"]["ref"]) == t[0]["ref"]["commit"]
+    ab = shared_client.get(f"/api/ab?name={NAME}").data["experiments"]
     assert [x["env"] for x in ab] == ["staging"]
     assert ab[0]["report"]["verdict"]["label"] == "keep running"
 
@@ -146,29 +157,32 @@ GOOD = {"prompt": NAME, "rating": 0.0, "message": "wrong intent"}
         ({**GOOD, "record_id": "0" * 26}, "", 404, "has no feedback record"),
         ({**GOOD, "record_id": "../../etc"}, "", 400, "not a feedback record id"),
         ({**GOOD, "version": 9}, "", 404, "has no version 9"),
+        ({**GOOD, "version": "-x y"}, "", 404, "is not a version"),
+        ({**GOOD, "version": [1]}, "", 400, "version must be"),
+        (b"[" * 60000, "", 400, "malformed JSON body"),
         ({**GOOD, "env": "moon"}, "", 400, "unknown env"),
     ],
 )
-def test_bad_feedback_writes_nothing(client, ui_repo, body, token, status, needle):
-    before = snapshot(ui_repo.root)
-    r = client.post("/api/feedback", body, token=token)
+def test_bad_feedback_writes_nothing(shared_client, shared_repo, body, token, status, needle):
+    before = snapshot(shared_repo.root)
+    r = shared_client.post("/api/feedback", body, token=token)
     assert r.status == status, r.data
     assert needle in _one_line(r)
-    assert snapshot(ui_repo.root) == before
+    assert snapshot(shared_repo.root) == before
 
 
-def test_wrong_content_type_and_size(client, ui_repo):
-    before = snapshot(ui_repo.root)
-    headers = {"Content-Type": "text/plain", "X-Ptrain-Token": client.server.token}
-    r = client.request("POST", "/api/feedback", json.dumps(GOOD).encode(), headers)
+def test_wrong_content_type_and_size(shared_client, shared_repo):
+    before = snapshot(shared_repo.root)
+    headers = {"Content-Type": "text/plain", "X-Ptrain-Token": shared_client.server.token}
+    r = shared_client.request("POST", "/api/feedback", json.dumps(GOOD).encode(), headers)
     assert r.status == 415
     headers["Content-Type"] = "application/json"
-    r = client.request("POST", "/api/feedback", b" " * (65 * 1024), headers)
+    r = shared_client.request("POST", "/api/feedback", b" " * (65 * 1024), headers)
     assert r.status == 413
     headers["Origin"] = "http://evil.example"
-    r = client.request("POST", "/api/feedback", json.dumps(GOOD).encode(), headers)
+    r = shared_client.request("POST", "/api/feedback", json.dumps(GOOD).encode(), headers)
     assert r.status == 403 and "cross-origin" in _one_line(r)
-    assert snapshot(ui_repo.root) == before
+    assert snapshot(shared_repo.root) == before
 
 
 def test_rating_an_interaction_writes_a_normal_record(client, ui_repo, cli):
