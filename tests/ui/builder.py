@@ -203,3 +203,29 @@ def expected_points(root: Path, name: str = NAME) -> int:
                 r = json.loads(line)
                 seen.add((r.get("version"), r["ts"][:10]))
     return len(seen)
+
+
+def expected_rating_points(root: Path, name: str = NAME) -> int:
+    """Distinct (version, UTC day) pairs that have at least one rating."""
+    seen = set()
+    for p in (root / "feedback" / name).rglob("*.jsonl"):
+        for line in p.read_text().splitlines():
+            r = json.loads(line) if line.strip() else {}
+            if r.get("rating") is not None:
+                seen.add((r.get("version"), r["ts"][:10]))
+    return len(seen)
+
+
+def expected_differences(root: Path, name: str = NAME) -> tuple[int, int]:
+    """(cases whose stored results disagree, cases failed somewhere) over the stored results
+    of the 40 held-out cases, read from ``.ptrain/evals/*.json`` directly."""
+    outcomes: dict[str, list[bool]] = {}
+    for p in (root / ".ptrain" / "evals").glob("*.json"):
+        d = json.loads(p.read_text())
+        if d.get("prompt") != name or len(d.get("cases", [])) != 40:
+            continue
+        for c in d["cases"]:
+            outcomes.setdefault(c["id"], []).append(bool(c["passed"]))
+    differ = sum(1 for v in outcomes.values() if len(set(v)) > 1)
+    failed = sum(1 for v in outcomes.values() if not all(v))
+    return differ, failed

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui.builder import NAME, expected_points
+from tests.ui.builder import (
+    NAME,
+    expected_differences,
+    expected_points,
+    expected_rating_points,
+)
 from tests.ui.conftest import snapshot, stored_records
 
 CHROMIUM = os.environ.get("PTRAIN_CHROMIUM", "/usr/bin/chromium")
@@ -107,6 +112,7 @@ def test_feedback_charts(page, ui_repo):
         v: page.locator(f"#chart-volume circle.pt[data-series='{v}']").count() for v in ("v1", "v2")
     }
     assert per_version["v2"] == 6  # Nov 20-24 in production, plus today's A/B traffic
+    assert page.locator("#chart-rating circle.pt").count() == expected_rating_points(ui_repo.root)
     assert page.locator("#chart-rating line.ci").count() > 0
     labels = page.locator("#chart-volume .marker-label").all_text_contents()
     assert "▲ v2 production" in labels and "↩ v1 production" in labels
@@ -171,12 +177,14 @@ def test_evaluations_page(page, ui_repo):
     rows = page.locator("#eval-matrix tbody tr")
     assert rows.count() == 40
     assert page.locator("#eval-matrix thead th").count() == 4  # case, v1, v2, candidate
+    want_differ, want_failed = expected_differences(ui_repo.root)
+    assert 0 < want_differ < want_failed < 40
     page.check("input[name='matrix-filter'][value='differences']")
-    differs = page.locator("#eval-matrix tbody tr:not([hidden])")
-    assert 0 < differs.count() < 40
-    assert differs.count() == page.locator("#eval-matrix tbody tr.differs").count()
+    shown = page.locator("#eval-matrix tbody tr:not([hidden])")
+    assert shown.count() == want_differ
+    assert page.inner_text("#matrix-count") == f"{want_differ} of 40 cases"
     page.check("input[name='matrix-filter'][value='failures']")
-    assert page.locator("#eval-matrix tbody tr:not([hidden])").count() >= differs.count()
+    assert shown.count() == want_failed
     assert "keep running" in page.inner_text("#ab")
     assert "ptrain/train/assistant/intent/20261126-090000" in page.inner_text("#training")
     page.check("input[name='matrix-filter'][value='differences']")
