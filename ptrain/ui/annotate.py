@@ -3,8 +3,9 @@
 * ``rate``: a feedback record written by ``ptrain.feedback.record`` — the function
   ``ptrain feedback add`` calls (same format, same locked append, and whatever that path does
   to the text, such as redaction). Rating an interaction copies its prompt version, env,
-  variant, inputs, output and run id into the new record, and names it in
-  ``metadata.annotates``, so training and ``evals from-feedback`` can use the rating.
+  inputs, output and run id into the new record, and names it in ``metadata.annotates``, so
+  training and ``evals from-feedback`` can use the rating. Its A/B variant is not copied: a
+  reviewer's rating after the fact is not an outcome of live traffic and must not sway a verdict.
 * ``mark_expected``: an interaction's output (or a corrected text) as the expected answer of a
   new eval case, appended by ``evaluation.service.add_cases`` (the writer of
   ``ptrain evals from-feedback --write``: validated, atomic, under the repository lock; left
@@ -110,7 +111,8 @@ def rate(repo: PromptRepo, body: Any) -> dict[str, Any]:
         if version is not None or body.get("env") is not None:
             raise ValidationError("give record_id or version/env, not both", "drop version/env")
         base = find_record(repo, name, rid)
-        for key in ("version", "version_number", "env", "variant", "inputs", "output", "run_id"):
+        # not its A/B variant: a reviewer's later rating is not an outcome of live traffic
+        for key in ("version", "version_number", "env", "inputs", "output", "run_id"):
             if base.get(key) is not None:
                 doc[key] = base[key]
         doc["metadata"] = {"annotates": rid, "via": "ptrain ui"}

@@ -256,3 +256,15 @@ def test_mark_expected_needs_inputs(client, ui_repo):
     r = client.post("/api/expected", {"prompt": NAME, "record_id": rec.id})
     assert r.status == 400 and "inputs lack utterance" in _one_line(r)
     assert snapshot(ui_repo.root) == before
+
+
+def test_rating_an_ab_interaction_does_not_sway_the_experiment(client, ui_repo):
+    from ptrain import ab
+
+    arms = {a.name: a.outcomes for a in ab.report(ui_repo, NAME, env="staging").arms}
+    target = next(r for r in stored_records(ui_repo.root) if r.get("variant") == "B")
+    r = client.post("/api/feedback", {"prompt": NAME, "record_id": target["id"], "rating": 1})
+    assert r.status == 200, r.data
+    assert "variant" not in r.data and r.data["env"] == "staging"
+    assert r.data["version"] == target["version"]
+    assert {a.name: a.outcomes for a in ab.report(ui_repo, NAME, env="staging").arms} == arms
