@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -183,36 +185,99 @@ class _VersionIndex:
         return self.cache[sha]
 
 
+@dataclass
+class _Scan:
+    """One pass over a prompt's records: daily buckets per version and the three lists."""
+
+    buckets: dict[str, dict[str, _Bucket]] = field(default_factory=dict)
+    labels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    suggestions: list[tuple] = field(default_factory=list)
+    worst: list[tuple] = field(default_factory=list)
+    recent: list[tuple] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, i: int, r: dict[str, Any], index: _VersionIndex) -> None:
+        v = index.find(r.get("version"))
+        key = v.commit if v else (r.get("version") or "unknown")
+        if key not in self.labels:
+            number = v.number if v else r.get("version_number")
+            label = f"v{number}" if number else key[:8]
+            self.labels[key] = {"commit": key, "number": number, "label": label}
+        day = str(r.get("ts", ""))[:10]
+        self.buckets.setdefault(key, {}).setdefault(day, _Bucket()).add(r)
+        newest = (r.get("ts", ""), r.get("id", ""), i)
+        if (r.get("suggestion") or "").strip():
+            _keep(self.suggestions, newest, r, LIST_LIMIT)
+        if r.get("rating") is not None:
+            # lowest rating first, newest first among equals
+            _keep(self.worst, (-float(r["rating"]), *newest), r, LIST_LIMIT)
+        if r.get("inputs") or r.get("output"):
+            _keep(self.recent, newest, r, LIST_LIMIT)
+
+
+# The page asks for the series and the lists of the same prompt at once, and again on every
+# visit: one scan serves both until a shard or the prompt's history changes (a shard's size
+# changes with every append). Bounded; guarded by one lock, so two requests never scan twice.
+_SCANS: dict[tuple, tuple[tuple, _Scan]] = {}
+_SCAN_LOCK = threading.Lock()
+MEMO_ENTRIES = 16
+
+
+def _fingerprint(repo: PromptRepo, name: str, versions: list[Version]) -> tuple | None:
+    from ptrain.feedback import open_store, shards
+
+    try:
+        files = tuple(
+            (s.fspath, st.st_size, st.st_mtime_ns)
+            for s in shards(open_store(repo.root), name)
+            for st in (os.stat(s.fspath),)
+        )
+    except FileNotFoundError:  # a prune removed a shard meanwhile: do not memoise
+        return None
+    return (tuple(v.commit for v in versions), files)
+
+
+def _scan(
+    repo: PromptRepo, name: str, since: str | None, env: str | None
+) -> tuple[_Scan, _VersionIndex]:
+    from ptrain.feedback import iter_feedback, parse_since
+
+    since_ts = parse_since(since)
+    versions = repo.versions(name)
+    index = _VersionIndex(versions)
+    key = (str(repo.root), name, since_ts, env)
+    with _SCAN_LOCK:
+        fp = _fingerprint(repo, name, versions)
+        hit = _SCANS.get(key)
+        if fp is not None and hit is not None and hit[0] == fp:
+            return hit[1], index
+        scan = _Scan()
+        records = iter_feedback(repo.root, name, since=since_ts, env=env, warnings=scan.warnings)
+        for i, r in enumerate(records):
+            scan.add(i, r, index)
+        if fp is not None:
+            _SCANS.pop(key, None)
+            _SCANS[key] = (fp, scan)
+            while len(_SCANS) > MEMO_ENTRIES:
+                _SCANS.pop(next(iter(_SCANS)))
+        return scan, index
+
+
 def feedback_series(
     repo: PromptRepo, name: str, since: str | None = None, env: str | None = None
 ) -> dict[str, Any]:
     """Per version, one point per UTC day (of one env, or all); deploy moments; the
     per-version totals of ``feedback.summarize`` over all envs (which also counts records
     ``prune`` compacted away)."""
-    from ptrain.feedback import iter_feedback, summarize
+    from ptrain.feedback import summarize
 
     require_prompt(repo, name)
     if env is not None:
         repo.check_env(env)
-    index = _VersionIndex(repo.versions(name))
-    warnings: list[str] = []
-    buckets: dict[str, dict[str, _Bucket]] = {}
-    labels: dict[str, dict[str, Any]] = {}
-    for r in iter_feedback(repo.root, name, since=since, env=env, warnings=warnings):
-        v = index.find(r.get("version"))
-        key = v.commit if v else (r.get("version") or "unknown")
-        if key not in labels:
-            number = v.number if v else r.get("version_number")
-            labels[key] = {
-                "commit": key,
-                "number": number,
-                "label": f"v{number}" if number else key[:8],
-            }
-        day = str(r.get("ts", ""))[:10]
-        buckets.setdefault(key, {}).setdefault(day, _Bucket()).add(r)
+    scan, _ = _scan(repo, name, since, env)
     series = [
-        {**labels[k], "points": [b.point(d) for d, b in sorted(days.items())]}
-        for k, days in buckets.items()
+        {**scan.labels[k], "points": [b.point(d) for d, b in sorted(days.items())]}
+        for k, days in scan.buckets.items()
     ]
     series.sort(key=lambda s: (s["number"] is None, s["number"] or 0, s["commit"]))
     deploys = [
@@ -234,40 +299,24 @@ def feedback_series(
         "series": series,
         "deploys": deploys,
         "totals": totals.rows,
-        "warnings": warnings[:20] + totals.warnings[:20],
+        "warnings": scan.warnings[:20] + totals.warnings[:20],
     }
 
 
-def feedback_lists(
-    repo: PromptRepo, name: str, limit: int = LIST_LIMIT, since: str | None = None
-) -> dict[str, Any]:
+def feedback_lists(repo: PromptRepo, name: str, since: str | None = None) -> dict[str, Any]:
     """Newest suggestions, the worst-rated interactions, and the newest interactions (records
     with inputs or an output: what can be rated or marked as expected in the page)."""
-    from ptrain.feedback import iter_feedback
-
     require_prompt(repo, name)
-    index = _VersionIndex(repo.versions(name))
-    suggestions: list[tuple] = []
-    worst: list[tuple] = []
-    recent: list[tuple] = []
-    for i, r in enumerate(iter_feedback(repo.root, name, since=since)):
-        newest = (r.get("ts", ""), r.get("id", ""), i)
-        if (r.get("suggestion") or "").strip():
-            _keep(suggestions, newest, r, limit)
-        if r.get("rating") is not None:
-            # lowest rating first, newest first among equals
-            _keep(worst, (-float(r["rating"]), *newest), r, limit)
-        if r.get("inputs") or r.get("output"):
-            _keep(recent, newest, r, limit)
+    scan, index = _scan(repo, name, since, None)
 
     def rows(heap: list[tuple]) -> list[dict[str, Any]]:
         return [_interaction(r, index) for *_, r in sorted(heap, key=lambda t: t[0], reverse=True)]
 
     return {
         "name": name,
-        "suggestions": rows(suggestions),
-        "worst": rows(worst),
-        "recent": rows(recent),
+        "suggestions": rows(scan.suggestions),
+        "worst": rows(scan.worst),
+        "recent": rows(scan.recent),
     }
 
 

@@ -268,3 +268,19 @@ def test_rating_an_ab_interaction_does_not_sway_the_experiment(client, ui_repo):
     assert "variant" not in r.data and r.data["env"] == "staging"
     assert r.data["version"] == target["version"]
     assert {a.name: a.outcomes for a in ab.report(ui_repo, NAME, env="staging").arms} == arms
+
+
+def test_a_new_record_shows_at_once(client, ui_repo):
+    """The scan is memoised per shard state: an append must be seen by the next request."""
+
+    def total() -> int:
+        s = client.get(f"/api/feedback?name={NAME}").data
+        return sum(p["count"] for x in s["series"] for p in x["points"])
+
+    before = total()
+    assert total() == before  # served again (from the memo)
+    r = client.post("/api/feedback", {"prompt": NAME, "suggestion": "shorter labels"})
+    assert r.status == 200
+    assert total() == before + 1
+    lists = client.get(f"/api/feedback/lists?name={NAME}").data
+    assert lists["suggestions"][0]["id"] == r.data["id"]
