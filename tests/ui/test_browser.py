@@ -58,6 +58,13 @@ def page(browser, ui_server):
     pg = ctx.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+
+    def console(m) -> None:
+        # refused API calls (the bad-input tests) are logged by chromium; anything else is a bug
+        if m.type == "error" and "/api/" not in (m.location or {}).get("url", ""):
+            errors.append(f"console: {m.text}")
+
+    pg.on("console", console)
     # anything but the server under test would be a CDN or a leak: fail loudly
     outside: list[str] = []
     pg.route(
