@@ -104,12 +104,19 @@ def build(dest: Path) -> Path:
     with identity("2026-11-19T08:00:00Z"):
         v2 = repo.update(NAME, text, message="Ask for the bare label in lowercase")
     v1 = repo.resolve(NAME, 1)
-    with clock("2026-11-19T10:00:00Z"):
-        repo.deploy(NAME, 2, "staging", reason="try the lowercase instruction")
-    with clock("2026-11-20T00:00:00Z"):
-        repo.deploy(NAME, 2, "production", reason="staging looked fine")
-    with clock("2026-11-25T00:00:00Z"):
-        repo.rollback(NAME, "production", reason="error rate doubled after v2")
+    moves = [
+        ("2026-11-19T10:00:00Z", lambda: repo.deploy(NAME, 2, "staging", reason="try the lowercase instruction")),
+        ("2026-11-20T00:00:00Z", lambda: repo.deploy(NAME, 2, "production", reason="staging looked fine")),
+        ("2026-11-25T00:00:00Z", lambda: repo.rollback(NAME, "production", reason="error rate doubled after v2")),
+    ]  # fmt: skip
+    for at, move in moves:
+        with clock(at):
+            rec = move()
+        if rec.at != at:  # the story needs its dates: fail here, not in a puzzling assertion
+            raise RuntimeError(
+                f"deploy record at {rec.at}, wanted {at}: ptrain.repo no longer takes the time "
+                "from datetime.now; update tests/ui/builder.clock"
+            )
     _feedback(repo, v1, v2)
     _evaluations(repo)
     _experiment(repo)
