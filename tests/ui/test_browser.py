@@ -170,13 +170,19 @@ def test_mark_as_expected_adds_an_eval_case(page, ui_repo):
     from ptrain.evaluation.suite import load_suite
 
     _open(page, "annotate")
+    # review the worst-rated answers: the queue switches to them, lowest rating first
+    page.select_option("#queue-select", "worst")
+    page.wait_for_selector("main[data-ready='1'][data-page='annotate']")
+    assert "rated 0.00" in page.locator(".interaction").first.inner_text()
     card = page.locator(".interaction").filter(has=page.locator(".mark-expected")).first
     rid = card.get_attribute("data-id")
     card.locator("summary").click()
+    card.locator(".expected").fill("get_weather")  # the answer it should have given
     card.locator(".mark-expected").click()
     page.wait_for_selector("#status-msg.ok")
     case = load_suite(ui_repo, NAME).cases[-1]
-    assert case.source == f"feedback:{rid}"
+    assert case.source == f"feedback:{rid}" and case.expected == "get_weather"
+    assert case.vars == next(r for r in stored_records(ui_repo.root) if r["id"] == rid)["inputs"]
 
 
 def test_evaluations_page(page, ui_repo):

@@ -271,11 +271,17 @@ async function pageAnnotate(main) {
   const lists = await api("/api/feedback/lists", { name: state.name });
   main.append(el("h2", {}, `${state.name}: rate the deployed version`),
     el("div", { class: "card", id: "annotate-general" }, feedbackForm(null)));
-  main.append(el("h2", {}, "Recent interactions"),
+  const queue = sessionStorage.getItem("ptrain-queue") === "worst" ? "worst" : "recent";
+  const pick = el("select", { id: "queue-select", onchange: () => {
+    sessionStorage.setItem("ptrain-queue", pick.value); render(); } },
+  el("option", { value: "recent" }, "newest interactions"), el("option", { value: "worst" }, "worst rated"));
+  pick.value = queue;
+  const items = lists[queue].filter(r => r.inputs || r.output);
+  main.append(el("h2", {}, "Interactions"), el("div", { class: "row" }, "Show", pick),
     el("p", { class: "muted" }, "Each rating becomes a feedback record (same format as `ptrain feedback add`); " +
       "“Mark as expected” adds an eval case to the suite file (uncommitted)."));
-  if (!lists.recent.length) main.append(el("p", { class: "muted" }, "No interactions with inputs or output."));
-  for (const r of lists.recent) main.append(el("div", { class: "card interaction", "data-id": r.id },
+  if (!items.length) main.append(el("p", { class: "muted" }, "No interactions with inputs or output."));
+  for (const r of items) main.append(el("div", { class: "card interaction", "data-id": r.id },
     el("div", { class: "muted" }, `${(r.ts || "").slice(0, 16).replace("T", " ")} · ${r.version} · ${r.kind}`,
       r.rating !== undefined ? ` · rated ${fmt(r.rating)}` : ""), io(r), feedbackForm(r)));
 }
