@@ -11,18 +11,29 @@ import urllib.request
 from tests.conftest import PTRAIN_BIN
 
 
-def test_help_does_not_import_the_ui():
+def _ui_modules_after(args: list[str]) -> tuple[str, str]:
     code = (
         "import sys\n"
-        "sys.argv = ['ptrain', '--help']\n"
+        f"sys.argv = ['ptrain', *{args!r}]\n"
         "from ptrain.cli.main import app\n"
-        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
         "print('UI:' + ','.join(m for m in sys.modules if m.startswith('ptrain.ui')))\n"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    assert " ui " in p.stdout  # listed in the help
-    assert p.stdout.rsplit("UI:", 1)[1].strip() == ""
+    return p.stdout, p.stdout.rsplit("UI:", 1)[1].strip()
+
+
+def test_fast_paths_do_not_import_the_ui(ui_repo):
+    out, loaded = _ui_modules_after(["--help"])
+    assert " ui " in out and loaded == ""  # listed in the help, not imported
+    root = str(ui_repo.root)
+    for args in (
+        ["-C", root, "prompt", "list"],
+        ["-C", root, "prompt", "show", "assistant/intent"],
+        ["-C", root, "feedback", "add", "assistant/intent", "-r", "1"],
+    ):
+        assert _ui_modules_after(args)[1] == "", args
 
 
 def test_serves_the_repository_and_prints_the_token(ui_repo):
