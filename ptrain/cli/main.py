@@ -116,10 +116,11 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import repo_cmds, review
+    from ptrain.cli import repo_cmds, review, ui
 
     repo_cmds.register(app)
     review.register(app)
+    ui.register(app)
 
 
 _register()
