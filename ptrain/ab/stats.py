@@ -141,7 +141,9 @@ def decide(
     rates = {n: s / sample_size for n, s in head.items()}
     challengers = [n for n in names if n != control]
     alpha_each = alpha / len(challengers)
-    tests, better, worse = [], [], []
+    tests: list[dict[str, Any]] = []
+    better: list[str] = []
+    worse: list[str] = []
     for n in challengers:
         z, p = two_proportion_z(head[control], sample_size, head[n], sample_size)
         sig = p < alpha_each

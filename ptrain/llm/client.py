@@ -125,7 +125,10 @@ class LLM:
 
     def identity(self) -> dict[str, Any]:
         """What the cache key knows about the model (not the embedded server's random port)."""
-        ident = {"provider": self.settings.provider, "model": self.settings.model}
+        ident: dict[str, str | None] = {
+            "provider": self.settings.provider,
+            "model": self.settings.model,
+        }
         if self.settings.provider == "local":
             from ptrain.llm.weights import spec
 
@@ -189,7 +192,7 @@ class LLM:
             cost = pricing.cost(self.settings.provider, self.settings.model, p_tok, c_tok)
             actual = Spend(calls=1, prompt_tokens=p_tok, completion_tokens=c_tok, dollars=cost)
         finally:
-            if held is not None:
+            if held is not None and self.budget is not None:
                 self.budget.settle(held, actual)
         meta = getattr(reply, "response_metadata", None) or {}
         done = Completion(
@@ -205,7 +208,7 @@ class LLM:
         )
         with self._stats_lock:
             Budget._add(self.stats, actual, +1)
-        if k is not None:
+        if k is not None and self.cache is not None:
             self.cache.put(k, done.model, text, p_tok, c_tok)
         return done
 
