@@ -20,7 +20,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +95,7 @@ class LLM:
         *,
         cache_dir: Path | None = None,
         budget: Budget | None = None,
-        sleep=time.sleep,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.settings = settings
         self.budget = budget
@@ -248,11 +248,11 @@ class LLM:
         return extract_json(comp2.text), comp2
 
     def batch(
-        self, list_of_messages: Sequence[Sequence[Any]], *, max_concurrency: int = 2, **kwargs
+        self, list_of_messages: Sequence[Sequence[Any]], *, max_concurrency: int = 2, **kwargs: Any
     ) -> list[Completion | Exception]:
         """``invoke`` over many requests in threads; failures come back in place, in order."""
 
-        def one(msgs):
+        def one(msgs: Sequence[Any]) -> Completion | Exception:
             try:
                 return self.invoke(msgs, **kwargs)
             except Exception as e:  # returned to the caller, who decides per item
@@ -338,7 +338,12 @@ class LLM:
         return ModelError(f"{s.provider} model {s.model} failed: {_short(e)}", None)
 
 
-def _json_problem(text, schema, extract_json, check_schema) -> str | None:
+def _json_problem(
+    text: str,
+    schema: dict[str, Any],
+    extract_json: Callable[[str], Any],
+    check_schema: Callable[[Any, dict[str, Any]], list[str]],
+) -> str | None:
     try:
         value = extract_json(text)
     except ValueError:
