@@ -353,12 +353,14 @@ class PromptRepo:
         Cached by the deploy tag's value, so a repeated call reads one small ref file and does
         a dictionary lookup; a moved tag is seen on the next call. Works on bare mirrors.
         With ``unit_id`` (a user or session id) and an A/B experiment running for (name, env),
-        the unit's sticky variant instead (``.variant`` set; see :mod:`ptrain.ab`).
+        the unit's sticky variant instead (``.variant`` set; see :mod:`ptrain.ab.model`).
         """
         if unit_id is not None and version is None:
-            from ptrain.ab import runtime_variant
+            # A/B: the experiment's model module picks the unit's sticky variant (no cycle:
+            # ptrain.ab.model depends on nothing above storage and the prompt format)
+            from ptrain.ab.model import runtime_variant
 
-            hit = runtime_variant(self, name, env, unit_id)
+            hit = runtime_variant(self.git, name, env, str(unit_id), self.prompt_path)
             if hit is not None:
                 return hit
         if version is not None:

@@ -20,7 +20,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +95,7 @@ class LLM:
         *,
         cache_dir: Path | None = None,
         budget: Budget | None = None,
-        sleep=time.sleep,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.settings = settings
         self.budget = budget
@@ -125,7 +125,10 @@ class LLM:
 
     def identity(self) -> dict[str, Any]:
         """What the cache key knows about the model (not the embedded server's random port)."""
-        ident = {"provider": self.settings.provider, "model": self.settings.model}
+        ident: dict[str, str | None] = {
+            "provider": self.settings.provider,
+            "model": self.settings.model,
+        }
         if self.settings.provider == "local":
             from ptrain.llm.weights import spec
 
@@ -189,7 +192,7 @@ class LLM:
             cost = pricing.cost(self.settings.provider, self.settings.model, p_tok, c_tok)
             actual = Spend(calls=1, prompt_tokens=p_tok, completion_tokens=c_tok, dollars=cost)
         finally:
-            if held is not None:
+            if held is not None and self.budget is not None:
                 self.budget.settle(held, actual)
         meta = getattr(reply, "response_metadata", None) or {}
         done = Completion(
@@ -205,7 +208,7 @@ class LLM:
         )
         with self._stats_lock:
             Budget._add(self.stats, actual, +1)
-        if k is not None:
+        if k is not None and self.cache is not None:
             self.cache.put(k, done.model, text, p_tok, c_tok)
         return done
 
@@ -249,7 +252,7 @@ class LLM:
         list_of_messages: Sequence[Sequence[Any]],
         *,
         max_concurrency: int | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> list[Completion | Exception]:
         """``invoke`` over many requests in threads; failures come back in place, in order.
 
@@ -259,7 +262,7 @@ class LLM:
         if max_concurrency is None:
             max_concurrency = self.settings.concurrency
 
-        def one(msgs):
+        def one(msgs: Sequence[Any]) -> Completion | Exception:
             try:
                 return self.invoke(msgs, **kwargs)
             except Exception as e:  # returned to the caller, who decides per item
@@ -346,7 +349,12 @@ class LLM:
         return ModelError(f"{s.provider} model {s.model} failed: {_short(e)}", None)
 
 
-def _json_problem(text, schema, extract_json, check_schema) -> str | None:
+def _json_problem(
+    text: str,
+    schema: dict[str, Any],
+    extract_json: Callable[[str], Any],
+    check_schema: Callable[[Any, dict[str, Any]], list[str]],
+) -> str | None:
     try:
         value = extract_json(text)
     except ValueError:

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 
 class RateLimiter:
-    def __init__(self, requests_per_minute: int, clock=time.monotonic, sleep=time.sleep):
+    def __init__(
+        self,
+        requests_per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.interval = 60.0 / requests_per_minute if requests_per_minute > 0 else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
