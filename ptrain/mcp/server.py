@@ -95,7 +95,7 @@ class PromptServer:
                 description=r.description or None,
                 messages=[
                     types.PromptMessage(
-                        role=m["role"],  # type: ignore[arg-type]  # "user" | "assistant"
+                        role=m["role"],  # "user" | "assistant"
                         content=types.TextContent(type="text", text=m["content"]),
                     )
                     for m in r.messages

@@ -131,7 +131,7 @@ class _Bucket:
             self.suggestions += 1
 
     def point(self, day: str) -> dict[str, Any]:
-        from ptrain.abstats import mean_interval, wilson
+        from ptrain.ab.stats import mean_interval, wilson
 
         n = len(self.ratings)
         ci = mean_interval(self.ratings)
