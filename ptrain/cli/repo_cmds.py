@@ -70,7 +70,13 @@ def demo(
     approach: str = typer.Option(
         "auto", "--approach", "-a", help="auto (the triggers choose), all, or one approach."
     ),
-    budget: str = typer.Option(None, "--budget", "-b"),
+    budget: str = typer.Option(
+        None,
+        "--budget",
+        "-b",
+        help="Cap on the training run: calls=N,tokens=N,dollars=X (default: training.budget "
+        "of the demo's ptrain.yaml).",
+    ),
 ) -> None:
     """The main job: copy example-repo/ into a new git repo and train a prompt on the embedded model."""
     from ptrain.cli import state, train
