@@ -4,9 +4,12 @@ How it runs
 -----------
 Each document is one session in a fresh temporary folder, its blocks in order, top to bottom:
 
+* The session starts in an empty folder holding ``ptrain/``, a link to this checkout (a docs
+  page may say "run from the folder where you cloned ptrain" and read ``ptrain/example-repo``).
 * ``bash``/``sh``/``shell`` blocks run with ``bash -e -o pipefail`` and ``ptrain`` (this
-  checkout's console script) on PATH. The working directory carries over from block to block
-  (``cd my-prompts`` in one block holds for the next), like a person typing them in one terminal.
+  checkout's console script) on PATH. The working directory and shell variables carry over from
+  block to block (``cd my-prompts`` or ``branch=$(...)`` in one block hold for the next), like a
+  person typing them in one terminal.
 * ``python`` blocks run in-process, in one namespace per document (a name defined in one block
   is there in the next), in the shell session's current directory.
 * Paths an app would use are rewritten to temporary ones: ``/srv/prompts`` becomes the session's
@@ -69,6 +72,7 @@ class Session:
         self.tmp = tmp
         self.cwd = tmp / "work"
         self.cwd.mkdir()
+        (self.cwd / "ptrain").symlink_to(ROOT)  # "run from the folder where you cloned ptrain"
         self.spool = tmp / "spool"
         self.spool.mkdir()
         editor = tmp / "editor.py"
@@ -95,13 +99,18 @@ class Session:
             self._shell(block)
 
     def _shell(self, block: Block) -> None:
-        state = self.tmp / "cwd.txt"
+        state, variables = self.tmp / "cwd.txt", self.tmp / "vars.sh"
         script = "\n".join(
             [
+                f'[ -f "{variables}" ] && . "{variables}"',
+                "__known=$(compgen -v)",
                 "set -e -o pipefail",
                 *block.note("before"),
                 self.rewrite(block.code),
                 f'pwd > "{state}"',
+                # variables the block set (`branch=$(...)`) hold in the next block, as in a terminal
+                'for __v in $(compgen -v); do case "$__known" in *"$__v"*) ;; '
+                f'*) declare -p "$__v" >> "{variables}";; esac; done',
             ]
         )
         allowed = {0, *(int(c) for c in block.note("allow-exit"))}
