@@ -313,10 +313,6 @@ class PromptRepo:
         check_name(name)
         if env is not None and version is not None:
             raise PtrainError("give a version or an env, not both", "drop --env or --version")
-        if env is None and version is None:
-            live = self.deployed(name, self.default_env)
-            if live is not None:
-                return live
         if env is not None:
             self.check_env(env)
             v = self.deployed(name, env)
@@ -327,7 +323,11 @@ class PromptRepo:
                 )
             return v
         versions = self.versions(name)
-        if version is None or str(version) in ("latest", "HEAD"):
+        if version is None:  # versions() knows where each is deployed: no extra git call
+            live = next((v for v in versions if self.default_env in v.envs), None)
+            sha = None if live else self._deployed_commits().get((name, self.default_env))
+            return live or (Version(name, None, sha) if sha else versions[-1])
+        if str(version) in ("latest", "HEAD"):
             return versions[-1]
         spec = str(version)
         m = re.fullmatch(r"v?(\d{1,6})", spec)
