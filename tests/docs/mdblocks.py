@@ -14,7 +14,7 @@ SHELL = ("bash", "sh", "shell")
 PYTHON = ("python", "py")
 _FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)")
 _NOTE = re.compile(r"<!--\s*docs-test:\s*(.*?)\s*-->")
-_KNOWN = ("skip", "integration", "before", "allow-exit")
+_KNOWN = ("skip", "integration", "before", "allow-exit", "prompt-file")
 
 
 @dataclass
@@ -27,7 +27,12 @@ class Block:
 
     @property
     def runnable(self) -> bool:
-        return self.lang in SHELL + PYTHON
+        return self.lang in SHELL + PYTHON or self.prompt_file
+
+    @property
+    def prompt_file(self) -> bool:
+        """A yaml block annotated ``prompt-file``: checked with ``ptrain prompt validate``."""
+        return self.lang in ("yaml", "yml") and bool(self.note("prompt-file"))
 
     def note(self, key: str) -> list[str]:
         """Values of the annotations named ``key`` (``before CMD`` -> ``["CMD"]``)."""

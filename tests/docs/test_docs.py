@@ -16,7 +16,8 @@ Each document is one session in a fresh temporary folder, its blocks in order, t
   current directory (the prompt repo the shell blocks built) and ``/var/spool/ptrain`` a
   temporary spool folder. ``$EDITOR`` is a script that edits the file it is given the way the
   README's next line expects (it names the labels in the template).
-* Other languages (yaml, text, none) are not run.
+* A ``yaml`` block annotated ``prompt-file`` must pass ``ptrain prompt validate``; other
+  languages (yaml, text, none) are not run.
 
 Every document runs twice: ``[doc-unit]`` skips the blocks annotated ``integration`` (those
 need the embedded model; later blocks must not depend on them), ``[doc-all]`` (marked
@@ -31,6 +32,7 @@ An HTML comment directly above a fence (blank lines allowed in between) annotate
     <!-- docs-test: before CMD -->              a shell command run first (a precondition the
                                                 prose states, e.g. a file the reader has)
     <!-- docs-test: allow-exit 3 -->            the block may end with this exit code
+    <!-- docs-test: prompt-file -->             (on a yaml block) a prompt file that validates
 
 Keep ``skip`` rare and honest: a block a reader can run should run here. A new section of the
 README needs nothing if its blocks run as written; otherwise annotate them, and
@@ -93,7 +95,11 @@ class Session:
         )
 
     def run(self, block: Block) -> None:
-        if block.lang in ("python", "py"):
+        if block.prompt_file:
+            path = self.tmp / f"prompt-file-{block.line}.yaml"
+            path.write_text(block.code)
+            self._shell(Block(block.doc, block.line, "bash", f"ptrain prompt validate {path}\n"))
+        elif block.lang in ("python", "py"):
             self._python(block)
         else:
             self._shell(block)
@@ -209,3 +215,31 @@ def test_the_harness_honours_annotations(tmp_path):
     assert a.skip_reason == "(not here)" and not a.integration
     assert b.integration and b.lang == "python"
     assert c.notes == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "```bash\nptrain promt list\n```\n",
+        "```python\nfrom ptrain import PromptRepo\nPromptRepo('/srv/prompts')\n```\n",
+        "<!-- docs-test: prompt-file -->\n```yaml\nschema_version: 1\ntemplate: '{x}'\n```\n",
+    ],
+    ids=["shell", "python", "prompt-file"],
+)
+def test_a_block_that_does_not_run_fails_its_doc(body, tmp_path, monkeypatch):
+    doc = tmp_path / "broken.md"
+    doc.write_text(body)
+    (tmp_path / "session").mkdir()
+    with pytest.raises(pytest.fail.Exception, match="broken.md:"):
+        _run_doc(doc, tmp_path / "session", with_model=False, monkeypatch=monkeypatch)
+
+
+def test_cwd_and_variables_carry_over_between_shell_blocks(tmp_path, monkeypatch):
+    doc = tmp_path / "carry.md"
+    doc.write_text(
+        "```bash\nmkdir sub && cd sub\nname=$(echo kept)\n```\n"
+        '```bash\ntest "$(basename "$PWD")" = sub && test "$name" = kept\n```\n'
+        "```python\nimport os\nassert os.path.basename(os.getcwd()) == 'sub'\n```\n"
+    )
+    (tmp_path / "session").mkdir()
+    _run_doc(doc, tmp_path / "session", with_model=False, monkeypatch=monkeypatch)
