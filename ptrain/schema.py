@@ -7,6 +7,7 @@ knows on which *line* each key sits. ``validate_document`` joins the two so ever
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict
@@ -35,7 +36,7 @@ class AtKey(ValueError):
         self.loc, self.needle = loc, needle
 
 
-def _located_line(doc: Any, err: dict) -> int | None:
+def _located_line(doc: Any, err: Mapping[str, Any]) -> int | None:
     exc = (err.get("ctx") or {}).get("error")
     if not isinstance(exc, AtKey):
         return None
@@ -94,7 +95,10 @@ def _known_keys(model: Any, loc: tuple) -> list[str]:
 
 
 def describe(
-    err: dict, noun: str = "key", leaf: bool = False, model: type[BaseModel] | None = None
+    err: Mapping[str, Any],
+    noun: str = "key",
+    leaf: bool = False,
+    model: type[BaseModel] | None = None,
 ) -> str:
     """One pydantic error as a phrase: ``unknown key 'x'`` (with "did you mean 'y'?" when
     ``model`` knows a close key), ``missing required key 'x'`` or ``path: message``. ``leaf``
