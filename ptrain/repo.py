@@ -405,9 +405,16 @@ class PromptRepo:
         ref = f"{DEPLOY_TAG_PREFIX}{name}@{env}"
         value = self.git.read_ref_fast(ref)
         if value is None:
+            from ptrain.suggest import hint
+
+            self.check_env(env)  # a typo in the env says so (error path only: get stays fast)
             raise VersionNotFound(
                 f"{name} is not deployed to {env}",
-                f"run `ptrain prompt deploy {name} VERSION --env {env}`",
+                hint(
+                    name,
+                    self.prompt_names(),
+                    f"run `ptrain prompt deploy {name} VERSION --env {env}`",
+                ),
             )
         hit = self._runtime_cache.get((ref, value))
         if hit is not None:

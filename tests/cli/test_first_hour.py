@@ -122,6 +122,14 @@ def test_unknown_prompt_and_env_suggest_the_close_name(triage, cli):
     assert "did you mean 'production'?" in r.stderr
 
 
+def test_runtime_get_suggests_prompt_and_env(triage):
+    with pytest.raises(PtrainError, match="did you mean 'production'"):
+        triage.get("support/triage", env="prodution")
+    with pytest.raises(PtrainError) as info:
+        triage.get("support/triaje")
+    assert "did you mean 'support/triage'?" in info.value.hint
+
+
 def test_suggest_helper():
     from ptrain.suggest import closest, hint
 
