@@ -108,15 +108,17 @@ class Session:
         state, variables = self.tmp / "cwd.txt", self.tmp / "vars.sh"
         script = "\n".join(
             [
+                "__known=\" $(compgen -v | tr '\\n' ' ') \"",
                 f'[ -f "{variables}" ] && . "{variables}"',
-                "__known=$(compgen -v)",
                 "set -e -o pipefail",
                 *block.note("before"),
                 self.rewrite(block.code),
                 f'pwd > "{state}"',
                 # variables the block set (`branch=$(...)`) hold in the next block, as in a terminal
-                'for __v in $(compgen -v); do case "$__known" in *"$__v"*) ;; '
-                f'*) declare -p "$__v" >> "{variables}";; esac; done',
+                'for __v in $(compgen -v); do case "$__v" in __*) continue;; esac; '
+                'case "$__known" in *" $__v "*) ;; '
+                f'*) declare -p "$__v";; esac; done > "{variables}.new"',
+                f'mv "{variables}.new" "{variables}"',
             ]
         )
         allowed = {0, *(int(c) for c in block.note("allow-exit"))}
@@ -237,8 +239,9 @@ def test_a_block_that_does_not_run_fails_its_doc(body, tmp_path, monkeypatch):
 def test_cwd_and_variables_carry_over_between_shell_blocks(tmp_path, monkeypatch):
     doc = tmp_path / "carry.md"
     doc.write_text(
-        "```bash\nmkdir sub && cd sub\nname=$(echo kept)\n```\n"
-        '```bash\ntest "$(basename "$PWD")" = sub && test "$name" = kept\n```\n'
+        "```bash\nmkdir sub && cd sub\nname=$(echo kept)\nt=1\n```\n"
+        '```bash\ntest "$(basename "$PWD")" = sub && test "$name" = kept && test "$t" = 1\nt=2\n```\n'
+        '```bash\ntest "$t" = 2 && test "$name" = kept\n```\n'
         "```python\nimport os\nassert os.path.basename(os.getcwd()) == 'sub'\n```\n"
     )
     (tmp_path / "session").mkdir()
