@@ -267,3 +267,24 @@ def test_bare_remote_with_tags_only_is_a_clear_error(triage, tmp_path, cli):
     assert len(r.stderr.strip().splitlines()) == 1 and "no branch 'main'" in r.stderr
     git(triage.root, "push", "-q", str(bare), "HEAD:main")
     assert PromptRepo(bare).get("support/triage").version == 1
+
+
+def test_terminal_tables_wrap_cells_at_80_columns(monkeypatch):
+    """`prompt list` with long names and several envs: cells wrap (fold), never end in "…"."""
+    import io
+    import sys
+
+    from rich.console import Console
+
+    from ptrain.cli import output
+
+    buf = io.StringIO()
+    monkeypatch.setattr(output, "_console", Console(file=buf, width=80, highlight=False))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    name = "community/support-tone-for-enterprise-customers"
+    envs = ["production", "staging", "canary-europe", "canary-america"]
+    output.table(["prompt", "latest", *envs], [[name, "v12", "v11", "v12", "3f2a9c1e", "-"]])
+    text = buf.getvalue()
+    assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
+    body = [line.split("│") for line in text.splitlines() if "│" in line]
+    assert "".join(cells[0].strip() for cells in body) == name  # whole, folded over lines

@@ -181,6 +181,7 @@ def test_doc_blocks_without_the_model(path, tmp_path, monkeypatch):
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(1200)  # README.md trains for real: ~6 min on a loaded 2-core machine
 @pytest.mark.parametrize("path", DOCS, ids=_ids(DOCS))
 def test_doc_blocks_with_the_model(path, tmp_path, monkeypatch):
     _run_doc(path, tmp_path, with_model=True, monkeypatch=monkeypatch)
