@@ -326,7 +326,9 @@ class PromptRepo:
         if version is None:  # versions() knows where each is deployed: no extra git call
             live = next((v for v in versions if self.default_env in v.envs), None)
             sha = None if live else self._deployed_commits().get((name, self.default_env))
-            return live or (Version(name, None, sha) if sha else versions[-1])
+            if live is None and sha:  # deployed from a commit off this branch
+                live = Version(name, None, sha, envs=[self.default_env])
+            return live or versions[-1]
         if str(version) in ("latest", "HEAD"):
             return versions[-1]
         spec = str(version)
