@@ -187,7 +187,7 @@ schema_version: 1
 prompts_dir: prompts
 feedback_dir: feedback
 evals_dir: evals
-envs: [staging, production]
+envs: [production, staging]       # the first is the default env of every command
 
 models:
   # The task model runs the prompts. 'local' is the embedded offline model (no key, no network).

@@ -2,7 +2,7 @@
 
 CONFIG_FILE = "ptrain.yaml"
 DEFAULT_PROMPTS_DIR = "prompts"
-DEFAULT_ENVS = ("staging", "production")
+DEFAULT_ENVS = ("production", "staging")  # the first is the default env
 
 
 def raw_settings(root, data: bytes | None = None) -> dict:

@@ -96,6 +96,22 @@ def check_name(name: str) -> str:
     return name
 
 
+def _bare_without_config(git: Git, root: Path) -> NotAPromptRepo:
+    """Why a bare repository is no prompt repo: an empty HEAD (tags pushed, branch not) or a
+    branch without ptrain.yaml."""
+    if git.head_commit() is None:
+        tags = len(git.for_each_ref(DEPLOY_TAG_PREFIX, "%(refname)"))
+        branch = git.out("symbolic-ref", "--short", "-q", "HEAD", check=False).strip() or "HEAD"
+        return NotAPromptRepo(
+            f"{root} has {tags} deploy tag(s) but no branch {branch!r} (HEAD), so no ptrain.yaml",
+            f"push the branch with ptrain.yaml there as {branch!r}: "
+            f"`git push {root} <your-branch>:{branch}` (`ptrain sync` pushes only tags)",
+        )
+    return NotAPromptRepo(
+        f"{root} has no {CONFIG_FILE} on HEAD", "run `ptrain init` in a clone and push"
+    )
+
+
 def deploy_ref(name: str, env: str) -> str:
     return f"{DEPLOY_TAG_PREFIX}{name}@{env}"
 
@@ -112,10 +128,7 @@ class PromptRepo:
         self.root = self.git.work_tree or self.git.git_dir
         if self.git.bare:
             if self.git.show_file("HEAD", CONFIG_FILE) is None:
-                raise NotAPromptRepo(
-                    f"{self.root} has no {CONFIG_FILE} on HEAD",
-                    "run `ptrain init` in a clone and push",
-                )
+                raise _bare_without_config(self.git, self.root)
         elif not (self.root / CONFIG_FILE).exists():
             raise NotAPromptRepo(
                 f"{self.root} is not a prompt repo (no {CONFIG_FILE})",
@@ -161,6 +174,11 @@ class PromptRepo:
     def envs(self) -> list[str]:
         return list(self._setting("envs", DEFAULT_ENVS))
 
+    @property
+    def default_env(self) -> str:
+        """The env a command means when none is given: the first of ``envs`` in ptrain.yaml."""
+        return self.envs[0]
+
     def prompt_path(self, name: str) -> str:
         return f"{self.prompts_dir}/{check_name(name)}.yaml"
 
@@ -176,9 +194,11 @@ class PromptRepo:
                 f"invalid env name {env!r}", "use lowercase letters, digits, '-' and '_'"
             )
         if env not in self.envs:
+            from ptrain.suggest import hint
+
             raise PtrainError(
                 f"unknown env {env!r}; this repo has {', '.join(self.envs)}",
-                "use one of those or add it to `envs` in ptrain.yaml",
+                hint(env, self.envs, "use one of those or add it to `envs` in ptrain.yaml"),
             )
         return env
 
@@ -200,7 +220,12 @@ class PromptRepo:
         self._require_history()
         commits = self.git.log_file_commits([path])
         if not commits:
-            raise PromptNotFound(f"no prompt named {name!r}", "see `ptrain prompt list`")
+            from ptrain.suggest import hint
+
+            names = self.prompt_names()
+            raise PromptNotFound(
+                f"no prompt named {name!r}", hint(name, names, "see `ptrain prompt list`")
+            )
         deployed = self._deployed_commits()
         out = []
         for i, c in enumerate(reversed(commits), start=1):
@@ -280,7 +305,11 @@ class PromptRepo:
     def resolve(
         self, name: str, version: str | int | None = None, env: str | None = None
     ) -> Version:
-        """A version by number (3, 'v3'), commit sha (prefix), any git rev, or deployed env."""
+        """A version by number (3, 'v3'), commit sha (prefix), any git rev, or deployed env.
+
+        Neither given: the version deployed to the default env, else (never deployed there) the
+        latest — the one rule for every command. An explicit ``env`` never falls back.
+        """
         check_name(name)
         if env is not None and version is not None:
             raise PtrainError("give a version or an env, not both", "drop --env or --version")
@@ -294,7 +323,13 @@ class PromptRepo:
                 )
             return v
         versions = self.versions(name)
-        if version is None or str(version) in ("latest", "HEAD"):
+        if version is None:  # versions() knows where each is deployed: no extra git call
+            live = next((v for v in versions if self.default_env in v.envs), None)
+            sha = None if live else self._deployed_commits().get((name, self.default_env))
+            if live is None and sha:  # deployed from a commit off this branch
+                live = Version(name, None, sha, envs=[self.default_env])
+            return live or versions[-1]
+        if str(version) in ("latest", "HEAD"):
             return versions[-1]
         spec = str(version)
         m = re.fullmatch(r"v?(\d{1,6})", spec)
@@ -344,7 +379,7 @@ class PromptRepo:
     def get(
         self,
         name: str,
-        env: str = "production",
+        env: str | None = None,
         version: str | int | None = None,
         unit_id: str | None = None,
     ) -> LoadedPrompt:
@@ -354,7 +389,9 @@ class PromptRepo:
         a dictionary lookup; a moved tag is seen on the next call. Works on bare mirrors.
         With ``unit_id`` (a user or session id) and an A/B experiment running for (name, env),
         the unit's sticky variant instead (``.variant`` set; see :mod:`ptrain.ab.model`).
+        ``env`` defaults to the first env of ptrain.yaml; there is no fallback to the latest.
         """
+        env = env or self.default_env
         if unit_id is not None and version is None:
             # A/B: the experiment's model module picks the unit's sticky variant (no cycle:
             # ptrain.ab.model depends on nothing above storage and the prompt format)
@@ -372,9 +409,16 @@ class PromptRepo:
         ref = f"{DEPLOY_TAG_PREFIX}{name}@{env}"
         value = self.git.read_ref_fast(ref)
         if value is None:
+            from ptrain.suggest import hint
+
+            self.check_env(env)  # a typo in the env says so (error path only: get stays fast)
             raise VersionNotFound(
                 f"{name} is not deployed to {env}",
-                f"run `ptrain prompt deploy {name} VERSION --env {env}`",
+                hint(
+                    name,
+                    self.prompt_names(),
+                    f"run `ptrain prompt deploy {name} VERSION --env {env}`",
+                ),
             )
         hit = self._runtime_cache.get((ref, value))
         if hit is not None:
@@ -480,8 +524,11 @@ class PromptRepo:
         self._writable()
         head = self.git.show_file("HEAD", path)
         if head is None:
+            from ptrain.suggest import hint
+
             raise PromptNotFound(
-                f"no prompt named {name!r}", f"create it with `ptrain prompt create {name}`"
+                f"no prompt named {name!r}",
+                hint(name, self.prompt_names(), f"create it with `ptrain prompt create {name}`"),
             )
         work = self.root / path
         current = work.read_bytes() if work.exists() else None
@@ -534,15 +581,15 @@ class PromptRepo:
         return out
 
     def deploy(
-        self, name: str, version: str | int, env: str = "production", reason: str = ""
+        self, name: str, version: str | int, env: str | None = None, reason: str = ""
     ) -> DeployRecord:
-        self.check_env(env)
+        env = self.check_env(env or self.default_env)
         target = self.resolve(name, version)
         self._check_content(name, self.read_text(name, target.commit))
         return self._move(name, env, target, "deploy", reason)
 
-    def rollback(self, name: str, env: str = "production", reason: str = "") -> DeployRecord:
-        self.check_env(env)
+    def rollback(self, name: str, env: str | None = None, reason: str = "") -> DeployRecord:
+        env = self.check_env(env or self.default_env)
         records = self.history(name, env)
         if not records:
             raise VersionNotFound(
@@ -659,9 +706,9 @@ class PromptRepo:
         return feedback.summarize(self.root, name, by=by, since=since)
 
     # -- export -----------------------------------------------------------------------------
-    def export(self, dest: Path, env: str = "production", fmt: str = "yaml") -> list[Path]:
+    def export(self, dest: Path, env: str | None = None, fmt: str = "yaml") -> list[Path]:
         """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""
-        self.check_env(env)
+        env = self.check_env(env or self.default_env)
         if fmt not in ("yaml", "json"):
             raise PtrainError(f"unknown format {fmt!r}", "use --format yaml or --format json")
         deployed = {n: c for (n, e), c in self._deployed_commits().items() if e == env}

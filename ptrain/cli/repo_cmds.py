@@ -70,7 +70,16 @@ def demo(
     approach: str = typer.Option(
         "auto", "--approach", "-a", help="auto (the triggers choose), all, or one approach."
     ),
-    budget: str = typer.Option(None, "--budget", "-b"),
+    budget: str = typer.Option(
+        None,
+        "--budget",
+        "-b",
+        help="Cap on the training run: calls=N,tokens=N,dollars=X (default: training.budget "
+        "of the demo's ptrain.yaml).",
+    ),
+    no_train: bool = typer.Option(
+        False, "--no-train", help="Only build the demo repo (to explore it); train nothing."
+    ),
 ) -> None:
     """The main job: copy example-repo/ into a new git repo and train a prompt on the embedded model."""
     from ptrain.cli import state, train
@@ -78,6 +87,8 @@ def demo(
 
     path = build_demo_repo(dest)
     info(f"Demo prompt repo: {path} (a copy of example-repo/ with its own git history)")
+    if no_train:
+        return
     state.REPO_PATH = str(path)
     from ptrain.training.triggers import status as trigger_status
 

@@ -115,7 +115,7 @@ def run_(
         None, "--runs", help="Runs per eval case (default: evaluation.test_runs)."
     ),
     push: bool = typer.Option(False, "--push", help="Push the branch to the remote."),
-    remote: str = typer.Option("origin", "--remote"),
+    remote: str = typer.Option("origin", "--remote", help="Git remote that --push pushes to."),
     deploy: bool = typer.Option(
         None, "--deploy/--no-deploy", help="Deploy the winner (default: training.auto_deploy)."
     ),
@@ -193,7 +193,7 @@ def auto(
     open_pr: bool = typer.Option(
         False, "--open-pr", help="Open/update a pull request per trained prompt (GitHub)."
     ),
-    remote: str = typer.Option("origin", "--remote"),
+    remote: str = typer.Option("origin", "--remote", help="Git remote that --push pushes to."),
     prompts: list[str] = typer.Option(
         None, "--prompt", "-p", help="Only these prompts (repeatable; default: all)."
     ),
