@@ -12,11 +12,18 @@ On-disk/ref formats ptrain owns inside a prompt repository:
   deploy record, so ``git show ptrain/support/triage@production`` shows what runs in production
   and why. Moves are compare-and-swap (``git update-ref NEW OLD``).
 
-Fast read paths (runtime loading, ``prompt show``) use the git CLI directly: one ``git``
-process per call, and GitPython's import cost stays off the hot path. Commits are built with a
-temporary index (``read-tree``/``update-index``/``write-tree``/``commit-tree``) and land with a
-compare-and-swap on HEAD, so a ptrain commit contains only the files it means to and never
-sweeps up what the user has staged.
+* A deploy writes its record tag and moves the moving tag in ONE ref transaction
+  (``git update-ref --stdin``: start, create, update, prepare, commit), so a crash leaves both
+  refs or neither. Record tag messages carry an ``id:`` line (time in ns, host, pid, random), so
+  two deploys can never produce byte-identical tag objects.
+
+Everything runs the git CLI: one ``git`` process per call. GitPython is not used (it spawns the
+same git processes, adds ~100 ms of imports to fast paths, and its errors would still need this
+mapping). Every failure is mapped once, in :mod:`ptrain.storage.git_diagnose`, into a
+:class:`GitError` with a hint; services call the typed verbs below and never read return codes.
+Commits are built with a temporary index (kept in ``<git dir>/ptrain-tmp/``, named by pid, so
+``ptrain doctor`` can clean up after a crash) and land with a compare-and-swap on HEAD, so a
+ptrain commit contains only the files it means to and never sweeps up what the user has staged.
 """
 
 from __future__ import annotations
@@ -24,20 +31,28 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ptrain.errors import ConcurrentUpdate, GitStateError, NotAPromptRepo, PtrainError
+from ptrain import faults
+from ptrain.errors import (
+    ConcurrentUpdate,
+    GitError,
+    GitLocked,
+    GitStateError,
+    NotAPromptRepo,
+    PtrainError,
+)
+from ptrain.storage.git_diagnose import RefConflict, diagnose, locked
+from ptrain.storage.gitfiles import ZERO, RefOp, _core_bare, _packed_refs
 
-ZERO = "0" * 40
 DEPLOY_TAG_PREFIX = "refs/tags/ptrain/"
 RECORD_TAG_PREFIX = "refs/tags/ptrain-deploy/"
+TMP_DIR = "ptrain-tmp"  # inside the common git dir: temporary indexes, named index.<pid>.<rand>
 
-
-class GitError(PtrainError):
-    pass
+__all__ = ["Git", "GitError", "GitLocked", "RefConflict", "RefOp", "ZERO", "init_repo"]
 
 
 def _clean_env() -> dict[str, str]:
@@ -106,6 +121,12 @@ class Git:
         return self.work_tree is None
 
     # -- running ----------------------------------------------------------------------------
+    def _cmd(self, args: Sequence[str]) -> list[str]:
+        cmd = ["git", f"--git-dir={self.git_dir}"]
+        if self.work_tree:
+            cmd.append(f"--work-tree={self.work_tree}")
+        return [*cmd, *args]
+
     def run(
         self,
         *args: str,
@@ -113,15 +134,15 @@ class Git:
         check: bool = True,
         env: dict[str, str] | None = None,
         binary: bool = False,
-    ):
-        cmd = ["git", f"--git-dir={self.git_dir}"]
-        if self.work_tree:
-            cmd.append(f"--work-tree={self.work_tree}")
-        cmd.extend(args)
+        remote: str = "",
+    ) -> subprocess.CompletedProcess:
+        """Run ``git args``. A failure raises the mapped :class:`GitError` (see
+        :func:`~ptrain.storage.git_diagnose.diagnose`); ``check=False`` is for the typed verbs
+        below that turn an expected non-zero exit (a missing rev) into a value."""
         if isinstance(input, str) and binary:
             input = input.encode()
         proc = subprocess.run(
-            cmd,
+            self._cmd(args),
             input=input,
             capture_output=True,
             text=not binary,
@@ -130,13 +151,15 @@ class Git:
         )
         if check and proc.returncode != 0:
             err = proc.stderr.decode(errors="replace") if binary else proc.stderr
-            raise GitError(
-                f"git {args[0]} failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}"
-            )
+            raise diagnose(tuple(args), err, proc.returncode, remote)
         return proc
 
     def out(self, *args: str, **kw) -> str:
         return self.run(*args, **kw).stdout
+
+    def ok(self, *args: str) -> bool:
+        """Whether ``git args`` succeeds (for questions such as ``cat-file -e``)."""
+        return self.run(*args, check=False).returncode == 0
 
     # -- reading --------------------------------------------------------------------------
     def rev_parse(self, rev: str) -> str | None:
@@ -194,7 +217,7 @@ class Git:
         p = self.run(
             "log", f"--format={fmt}", "--name-only", "--no-renames", rev, "--", *paths, check=False
         )
-        if p.returncode != 0:
+        if p.returncode != 0:  # an unborn branch: no history yet
             return []
         commits = []
         for chunk in p.stdout.split(sep)[1:]:
@@ -212,7 +235,7 @@ class Git:
         return commits
 
     def for_each_ref(self, prefix: str, fmt: str) -> list[str]:
-        return [ln for ln in self.out("for-each-ref", f"--format={fmt}", prefix).splitlines() if ln]
+        return self.refs(prefix, fmt=fmt)
 
     def read_ref_fast(self, ref: str) -> str | None:
         """Value of ``ref`` without spawning git: a loose ref file, else packed-refs."""
@@ -225,7 +248,7 @@ class Git:
         return packed.get(ref)
 
     def user_identity(self) -> str:
-        p = self.run("var", "GIT_COMMITTER_IDENT", check=False)
+        p = self.run("var", "GIT_COMMITTER_IDENT", check=False)  # a missing identity is a value
         if p.returncode != 0:
             raise GitStateError(
                 "git does not know who you are",
@@ -246,11 +269,19 @@ class Git:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def _temp_index(self) -> Path:
+        """A fresh temporary index path in ``<git dir>/ptrain-tmp/`` (removed by the caller; one
+        a crash leaves behind carries the dead pid, so ``ptrain doctor --fix`` can remove it)."""
+        folder = self.common_dir / TMP_DIR
+        folder.mkdir(exist_ok=True)
+        return folder / f"index.{os.getpid()}.{secrets.token_hex(4)}"
+
     def tree_with(self, base: str | None, files: dict[str, bytes | None]) -> str:
         """The tree of ``base`` with ``files`` replaced (None = removed), built in a temporary
         index so the user's staging area is never touched."""
-        with tempfile.TemporaryDirectory(prefix="ptrain-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        index = self._temp_index()
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
             if base:
                 self.run("read-tree", base, env=env)
             for path, data in files.items():
@@ -261,6 +292,24 @@ class Git:
                 blob = blob.decode().strip() if isinstance(blob, bytes) else blob.strip()
                 self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
             return self.out("write-tree", env=env).strip()
+        finally:
+            for leftover in (index, index.with_name(index.name + ".lock")):
+                leftover.unlink(missing_ok=True)
+
+    def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.out(*args, "-m", message).strip()
+
+    def index_lock(self) -> Path:
+        return self.git_dir / "index.lock"
+
+    def require_index_unlocked(self) -> None:
+        """Fail (one line, with the lock's age and the fix) while ``index.lock`` exists: a ptrain
+        commit made then could not update the index, and the next ``git commit`` would undo it."""
+        if self.work_tree is not None and self.index_lock().exists():
+            raise locked(self.index_lock(), "the git index")
 
     def commit_files(
         self, files: dict[str, bytes | None], message: str, *, expect_head: str | None = None
@@ -269,8 +318,10 @@ class Git:
 
         Builds the tree in a temporary index, so the user's staging area is not swept into the
         commit, then moves HEAD with compare-and-swap. Returns the new commit sha. The caller
-        writes the working-tree files.
+        writes the working-tree files, then calls :meth:`sync_index`. Refused while the real
+        index is locked (see :meth:`require_index_unlocked`).
         """
+        self.require_index_unlocked()
         head = self.head_commit()
         if expect_head is not None and head != expect_head:
             raise ConcurrentUpdate(
@@ -281,10 +332,7 @@ class Git:
             raise PtrainError(
                 "nothing to commit: the content is unchanged", "change the prompt first"
             )
-        args = ["commit-tree", tree, "-m", message]
-        if head:
-            args[2:2] = ["-p", head]
-        commit = self.out(*args).strip()
+        commit = self.commit_tree(tree, [head] if head else [], message)
         self.update_ref("HEAD", commit, head or ZERO, f"ptrain: {message.splitlines()[0]}")
         return commit
 
@@ -297,24 +345,18 @@ class Git:
         Nothing is checked out: the current branch, work tree and index are untouched.
         """
         tree = self.tree_with(base, files)
-        commit = self.out("commit-tree", tree, "-p", base, "-m", message).strip()
+        commit = self.commit_tree(tree, [base], message)
         ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
         self.update_ref(ref, commit, ZERO, "ptrain train")
         return commit
 
     def last_trailer_commit(self, key: str, value: str) -> tuple[str, str] | None:
         """Newest commit on any ref (local or remote-tracking) with trailer ``key: value``."""
-        p = self.run(
-            "log",
-            "--all",
-            "-1",
-            "--format=%H%x00%cI",
-            "--extended-regexp",
+        line = self.out(
+            "log", "--all", "-1", "--format=%H%x00%cI", "--extended-regexp",
             f"--grep=^{key}: {value}$",
-            check=False,
-        )
-        line = p.stdout.strip()
-        if p.returncode != 0 or not line:
+        ).strip()  # fmt: skip
+        if not line:
             return None
         sha, date = line.split("\x00")
         return sha, date
@@ -333,25 +375,87 @@ class Git:
             )
 
     def sync_index(self, paths: Sequence[str]) -> None:
-        """Make the real index agree with HEAD for ``paths`` (after commit_files)."""
+        """Make the real index agree with HEAD for ``paths`` (after commit_files). A failure is
+        raised: an index left behind HEAD makes the next ``git commit`` revert ptrain's."""
         if self.work_tree is not None and paths:
-            self.run("reset", "-q", "HEAD", "--", *paths, check=False)
+            try:
+                self.run("reset", "-q", "HEAD", "--", *paths)
+            except GitError as exc:
+                raise GitError(
+                    f"committed, but the git index could not be updated: {exc.message}",
+                    f"run `git reset -q HEAD -- {' '.join(paths)}` once nothing holds the index "
+                    "(`ptrain doctor --fix` does it)",
+                ) from None
 
+    # -- refs -----------------------------------------------------------------------------
     def update_ref(self, ref: str, new: str, old: str | None, reason: str = "ptrain") -> None:
-        """Compare-and-swap ``ref`` from ``old`` (ZERO = must not exist) to ``new``."""
+        """Compare-and-swap ``ref`` from ``old`` (ZERO = must not exist) to ``new``; a lost race
+        raises :class:`RefConflict` (a ConcurrentUpdate), a lock in the way :class:`GitLocked`."""
         args = ["update-ref", "-m", reason, ref, new]
         if old is not None:
             args.append(old)
-        p = self.run(*args, check=False)
-        if p.returncode != 0:
-            raise ConcurrentUpdate(
-                f"{ref.removeprefix('refs/tags/')} was changed by someone else meanwhile",
-                "look at the new state and re-run the command",
-            )
+        self.run(*args)
 
-    def delete_ref(self, ref: str, old: str | None = None) -> None:
-        args = ["update-ref", "-d", ref] + ([old] if old else [])
-        self.run(*args, check=False)
+    def delete_ref(self, ref: str, old: str | None = None) -> bool:
+        """Delete ``ref`` only if it still points at ``old`` (compare-and-swap); False when it
+        moved or is gone, so a clean-up never deletes what someone else wrote."""
+        try:
+            self.run("update-ref", "-d", ref, *([old] if old else []))
+        except RefConflict:
+            return False
+        except GitError as exc:
+            if isinstance(exc, GitLocked):
+                raise
+            return False
+        return True
+
+    def transaction(
+        self, ops: Sequence[RefOp], reason: str = "ptrain", step: str | None = None
+    ) -> None:
+        """Apply ``ops`` atomically: every ref changes, or none does (``update-ref --stdin``
+        with start/prepare/commit). Between prepare (all refs locked and checked) and commit,
+        ``faults.step(step + ".prepared")`` runs, so tests can crash there: git then sees its
+        input end without ``commit`` and aborts, leaving every ref as it was."""
+        proc = subprocess.Popen(
+            self._cmd(["update-ref", "--stdin", "-m", reason]),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_clean_env(),
+            cwd=self.work_tree or self.git_dir,
+        )
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        try:
+            proc.stdin.write("start\n" + "".join(op.line() + "\n" for op in ops) + "prepare\n")
+            proc.stdin.flush()
+            answers = [proc.stdout.readline() for _ in range(2)]
+            if answers != ["start: ok\n", "prepare: ok\n"]:
+                proc.stdin.close()
+                err = proc.stderr.read()
+                proc.wait()
+                raise diagnose(("update-ref",), err, proc.returncode or 1)
+            if step:
+                faults.step(step + ".prepared")
+            proc.stdin.write("commit\n")
+            proc.stdin.close()
+            out, err = proc.stdout.read(), proc.stderr.read()
+            if proc.wait() != 0 or "commit: ok" not in out:
+                raise diagnose(("update-ref",), err, proc.returncode or 1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def refs(self, *patterns: str, fmt: str = "%(objectname) %(refname)") -> list[str]:
+        """``for-each-ref`` lines for the given patterns (prefixes or globs)."""
+        return [
+            ln for ln in self.out("for-each-ref", f"--format={fmt}", *patterns).splitlines() if ln
+        ]
+
+    def ref_values(self, prefix: str) -> dict[str, str]:
+        """ref name -> object id for every ref under ``prefix``."""
+        return dict(ln.split(" ", 1)[::-1] for ln in self.refs(prefix))
 
     def make_tag_object(self, target: str, tag_name: str, message: str) -> str:
         """Create an annotated tag *object* (no ref yet) pointing at commit ``target``."""
@@ -361,46 +465,76 @@ class Git:
         )
         return self.out("mktag", input=body).strip()
 
-
-def _core_bare(git_dir: Path) -> bool | None:
-    """``core.bare`` from the repository's own config; None when it does not say or when
-    ``core.worktree`` moves the work tree (then git itself must answer)."""
-    try:
-        text = (git_dir / "config").read_text()
-    except OSError:
+    def tag_name_of(self, obj: str) -> str | None:
+        """The ``tag`` header of an annotated tag object (its intended name), or None."""
+        p = self.run("cat-file", "tag", obj, check=False)
+        for line in p.stdout.splitlines() if p.returncode == 0 else []:
+            if line.startswith("tag "):
+                return line[4:]
+            if not line:
+                break
         return None
-    bare = None
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        key = key.strip().lower()
-        if sep and key == "worktree":
-            return None
-        if sep and key == "bare":
-            bare = value.strip().lower() == "true"
-    return bare
 
+    def tag_message(self, obj: str) -> str | None:
+        p = self.run("cat-file", "tag", obj, check=False)
+        return p.stdout.partition("\n\n")[2] if p.returncode == 0 else None
 
-_PACKED: dict[Path, tuple[float, int, dict[str, str]]] = {}
+    def has_object(self, rev: str, kind: str = "commit") -> bool:
+        return self.ok("cat-file", "-e", f"{rev}^{{{kind}}}")
 
+    # -- history queries ------------------------------------------------------------------
+    def changed_files(self, a: str, b: str, paths: Sequence[str] = ()) -> list[str]:
+        """Paths that differ between revs ``a`` and ``b`` (renames as delete + add)."""
+        out = self.out("diff", "--name-only", "--no-renames", a, b, "--", *paths)
+        return [p for p in out.splitlines() if p]
 
-def _packed_refs(path: Path) -> dict[str, str]:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {}
-    cached = _PACKED.get(path)
-    if cached and cached[0] == st.st_mtime and cached[1] == st.st_size:
-        return cached[2]
-    refs: dict[str, str] = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith(("#", "^")):
-                continue
-            sha, _, name = line.strip().partition(" ")
-            if name:
-                refs[name] = sha
-    _PACKED[path] = (st.st_mtime, st.st_size, refs)
-    return refs
+    def merge_base(self, a: str, b: str) -> str | None:
+        p = self.run("merge-base", a, b, check=False)
+        return p.stdout.strip() or None if p.returncode == 0 else None
+
+    def last_commit(self, rev: str, paths: Sequence[str] = ()) -> str | None:
+        """The newest commit on ``rev`` touching ``paths`` (any commit when empty)."""
+        return self.out("log", "-1", "--format=%H", rev, "--", *paths).strip() or None
+
+    def commit_message(self, rev: str, subject_only: bool = False) -> str | None:
+        p = self.run("log", "-1", f"--format={'%s' if subject_only else '%B'}", rev, check=False)
+        return p.stdout if p.returncode == 0 else None
+
+    # -- remotes --------------------------------------------------------------------------
+    def remote_url(self, remote: str) -> str | None:
+        p = self.run("remote", "get-url", remote, check=False)
+        return p.stdout.strip() or None if p.returncode == 0 else None
+
+    def require_remote(self, remote: str) -> str:
+        url = self.remote_url(remote)
+        if url is None:
+            raise GitError(
+                f"no git remote named {remote!r}", f"add one with `git remote add {remote} URL`"
+            )
+        return url
+
+    def fetch(
+        self, remote: str, refspecs: Sequence[str], *, prune: bool = False, tags: bool = False
+    ) -> None:
+        args = (
+            ["fetch", "--quiet"] + ([] if tags else ["--no-tags"]) + (["--prune"] if prune else [])
+        )
+        self.run(*args, remote, *refspecs, remote=remote)
+
+    def push(
+        self,
+        remote: str,
+        refspecs: Sequence[str],
+        *,
+        atomic: bool = False,
+        leases: Sequence[tuple[str, str | None]] = (),
+    ) -> None:
+        """Push ``refspecs``; ``leases`` are (ref, expected remote value or None = absent) for
+        ``--force-with-lease``. A rejection raises a :class:`RemoteError` that quotes the
+        remote's hook message when there is one."""
+        args = ["push", "--porcelain"] + (["--atomic"] if atomic else [])
+        args += [f"--force-with-lease={ref}:{old or ''}" for ref, old in leases]
+        self.run(*args, remote, *refspecs, remote=remote)
 
 
 def init_repo(path: Path) -> Git:
