@@ -16,17 +16,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ptrain import authoring
 from ptrain import deploy as deploys
+from ptrain.authoring import validate_paths
 from ptrain.deploy import DeployRecord, deploy_ref, parse_record_text, record_prefix
 from ptrain.errors import (
     GitStateError,
     NotAPromptRepo,
     PromptNotFound,
     PtrainError,
-    ValidationError,
     VersionNotFound,
 )
-from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR
+from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR, env_problem, name_problem
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, Git, GitError
 from ptrain.storage.yamlio import atomic_write, load_roundtrip, load_safe
 
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
 
 # ptrain.config, ptrain.prompts and ptrain.ab define pydantic models (~60 ms to build): they are
 # imported where used, so `prompt show` and runtime `get()` only pay for what they touch.
-
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-]*)*$")
-_ENV_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 
 @dataclass
@@ -63,9 +61,10 @@ class Version:
 
 
 def check_name(name: str) -> str:
-    if not _NAME_RE.match(name or ""):
+    bad = name_problem(name)
+    if bad:
         raise PtrainError(
-            f"invalid prompt name {name!r}",
+            bad[:200],
             "use lowercase letters, digits, '-' and '_', with '/' for folders (e.g. support/triage)",
         )
     return name
@@ -138,10 +137,9 @@ class PromptRepo:
         return None
 
     def check_env(self, env: str) -> str:
-        if not _ENV_RE.match(env or ""):
-            raise PtrainError(
-                f"invalid env name {env!r}", "use lowercase letters, digits, '-' and '_'"
-            )
+        bad = env_problem(env)
+        if bad:
+            raise PtrainError(bad[:200], "use lowercase letters, digits, '-' and '_'")
         if env not in self.envs:
             raise PtrainError(
                 f"unknown env {env!r}; this repo has {', '.join(self.envs)}",
@@ -366,43 +364,9 @@ class PromptRepo:
             difflib.unified_diff(old, new, f"{path}@{va.label()}", f"{path}@{vb.label()}")
         )
 
-    # -- writing prompt files -----------------------------------------------------------------
+    # -- writing prompt files (ptrain.authoring) ---------------------------------------------
     def _writable(self) -> None:
-        if self.git.bare:
-            raise GitStateError(
-                "this is a bare repository", "run the command in a clone with a work tree"
-            )
-        if self.git.current_branch() is None:
-            raise GitStateError(
-                "HEAD is detached, so a new version would be on no branch",
-                "check out a branch first (`git switch main`)",
-            )
-
-    def _commit_and_write(self, files: dict[str, bytes | None], message: str) -> str:
-        """One transaction: write the work-tree files and commit exactly them, or neither."""
-        self._writable()
-        with self.git.lock():
-            old = {}
-            for rel in files:
-                p = self.root / rel
-                old[rel] = p.read_bytes() if p.exists() else None
-            try:
-                for rel, data in files.items():
-                    if data is None:
-                        (self.root / rel).unlink(missing_ok=True)
-                    else:
-                        atomic_write(self.root / rel, data)
-                commit = self.git.commit_files(files, message)
-            except BaseException:
-                for rel, data in old.items():
-                    if data is None:
-                        (self.root / rel).unlink(missing_ok=True)
-                    else:
-                        atomic_write(self.root / rel, data)
-                raise
-            self.git.sync_index(list(files))
-            self.git.write_commit_graph()
-            return commit
+        authoring.writable(self)
 
     def _check_content(self, name: str, text: str, source: str | None = None) -> PromptSpec:
         from ptrain.prompts import parse_prompt
@@ -414,24 +378,7 @@ class PromptRepo:
         self, name: str, text: str, message: str | None = None, source: str | None = None
     ) -> Version:
         """A new prompt; ``source`` names the file ``text`` came from in error messages."""
-        path = self.prompt_path(name)
-        self._writable()
-        if (self.root / path).exists() or self.git.show_file("HEAD", path) is not None:
-            raise PtrainError(
-                f"prompt {name} already exists", f"use `ptrain prompt update {name} --file F`"
-            )
-        self._check_collisions(name)
-        self._check_content(name, text, source)
-        self._commit_and_write({path: text.encode()}, message or f"Create prompt {name}")
-        return self.versions(name)[-1]
-
-    def _check_collisions(self, name: str) -> None:
-        for other in self.prompt_names():
-            if other.startswith(name + "/") or name.startswith(other + "/"):
-                raise PtrainError(
-                    f"prompt {name} would clash with {other} (a prompt cannot also be a folder)",
-                    "choose another name",
-                )
+        return authoring.create(self, name, text, message, source)
 
     def update(
         self,
@@ -441,35 +388,7 @@ class PromptRepo:
         source: str | None = None,
     ) -> Version:
         """A new version: ``text`` replaces the file; None commits the work-tree edit of it."""
-        path = self.prompt_path(name)
-        self._writable()
-        head = self.git.show_file("HEAD", path)
-        if head is None:
-            raise PromptNotFound(
-                f"no prompt named {name!r}", f"create it with `ptrain prompt create {name}`"
-            )
-        work = self.root / path
-        current = work.read_bytes() if work.exists() else None
-        if text is None:
-            if current is None or current == head:
-                raise PtrainError(
-                    f"{path} has no uncommitted changes",
-                    f"edit it or pass --file to `ptrain prompt update {name}`",
-                )
-            text = current.decode()
-        elif current is not None and current != head and current != text.encode():
-            raise GitStateError(
-                f"{path} has uncommitted changes that this update would overwrite",
-                f"commit them (`ptrain prompt update {name}`) or discard them (`git checkout -- {path}`)",
-            )
-        if text.encode() == head:
-            raise PtrainError(
-                f"the new content of {name} is identical to its latest version",
-                "change something first",
-            )
-        self._check_content(name, text, source)
-        self._commit_and_write({path: text.encode()}, message or f"Update prompt {name}")
-        return self.versions(name)[-1]
+        return authoring.update(self, name, text, message, source)
 
     # -- deploys (ptrain.deploy) ---------------------------------------------------------------
     def history(self, name: str, env: str | None = None) -> list[DeployRecord]:
@@ -534,81 +453,15 @@ class PromptRepo:
 
         return feedback.summarize(self.root, name, by=by, since=since)
 
-    # -- export -----------------------------------------------------------------------------
+    # -- export and validation (ptrain.authoring) ----------------------------------------------
     def export(self, dest: Path, env: str = "production", fmt: str = "yaml") -> list[Path]:
         """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""
-        self.check_env(env)
-        if fmt not in ("yaml", "json"):
-            raise PtrainError(f"unknown format {fmt!r}", "use --format yaml or --format json")
-        deployed = {n: c for (n, e), c in self._deployed_commits().items() if e == env}
-        if not deployed:
-            raise VersionNotFound(f"nothing is deployed to {env}", "deploy a prompt first")
-        dest = Path(dest)
-        written, index = [], {}
-        for name in sorted(deployed):
-            prompt = self.get(name, env)
-            payload = {
-                "name": name,
-                "env": env,
-                "version": prompt.version,
-                "commit": prompt.commit,
-                "prompt": prompt.spec.model_dump(exclude_none=True),
-            }
-            out = dest / f"{name}.{fmt}"
-            if fmt == "json":
-                atomic_write(out, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-            else:
-                from ptrain.storage.yamlio import dump_roundtrip
+        return authoring.export(self, dest, env, fmt)
 
-                atomic_write(out, dump_roundtrip(payload))
-            written.append(out)
-            index[name] = {
-                "version": prompt.version,
-                "commit": prompt.commit,
-                "file": f"{name}.{fmt}",
-            }
-        atomic_write(
-            dest / "index.json", json.dumps({"env": env, "prompts": index}, indent=2) + "\n"
-        )
-        return written
-
-    # -- validation -------------------------------------------------------------------------
     def validate_files(self, paths: list[Path] | None = None) -> list[str]:
         return validate_paths(
             paths or sorted((self.root / self.prompts_dir).rglob("*.y*ml")), self.root
         )
-
-
-def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
-    problems: list[str] = []
-    for p in paths:
-        p = Path(p)
-        shown = (
-            str(p.relative_to(root))
-            if root and p.is_absolute() and p.is_relative_to(root)
-            else str(p)
-        )
-        if p.name == CONFIG_FILE:
-            from ptrain.config import Config
-            from ptrain.schema import errors_of
-
-            try:
-                problems += errors_of(Config, load_roundtrip(p.read_text(), shown), shown)
-            except ValidationError as exc:
-                problems.append(exc.message)
-            continue
-        try:
-            doc = load_roundtrip(p.read_text(), shown)
-        except ValidationError as exc:
-            problems.append(exc.message)
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{shown}: cannot read ({exc.__class__.__name__})")
-            continue
-        from ptrain.prompts import prompt_problems
-
-        problems += prompt_problems(doc, shown)
-    return problems
 
 
 __all__ = [
