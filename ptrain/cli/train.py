@@ -228,6 +228,8 @@ def auto(
         )
         if r.get("review"):
             info(r["review"])
+    if any(r.get("pr_error") for r in results):
+        raise typer.Exit(1)  # printed above; CI should notice the pull request is missing
 
 
 @app.command()

@@ -500,6 +500,24 @@ class Git:
         p = self.run("log", "-1", f"--format={'%s' if subject_only else '%B'}", rev, check=False)
         return p.stdout if p.returncode == 0 else None
 
+    def staged_changes(self, paths: Sequence[str]) -> list[str]:
+        """Paths whose index entry differs from HEAD (staged, or an index a crash left behind)."""
+        if self.work_tree is None or self.head_commit() is None:
+            return []
+        out = self.out(
+            "diff", "--cached", "--name-only", "--no-renames", "-z", "HEAD", "--", *paths
+        )
+        return [p for p in out.split("\0") if p]
+
+    def work_changes(self, paths: Sequence[str]) -> list[str]:
+        """Tracked or untracked paths under ``paths`` that differ from the index or HEAD."""
+        if self.work_tree is None:
+            return []
+        out = self.out(
+            "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", *paths
+        )
+        return [item[3:] for item in out.split("\0") if len(item) > 3]
+
     # -- remotes --------------------------------------------------------------------------
     def remote_url(self, remote: str) -> str | None:
         p = self.run("remote", "get-url", remote, check=False)
