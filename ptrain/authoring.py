@@ -4,7 +4,8 @@ Every write is one transaction: the work-tree file and a commit of exactly that 
 neither. Files are only read and written inside the repository: a prompt file (or a folder on
 its way) that is a symbolic link is refused, so a link to ``/etc/...`` can neither be committed
 nor overwritten. Pause points for crash tests: ``<verb>.file-written`` (work file written, no
-commit yet) and ``<verb>.committed`` (HEAD moved, index not yet updated).
+commit yet), ``commit.temp-index`` (a temporary index exists), ``<verb>.staged`` (index
+updated, HEAD not yet moved) and ``<verb>.committed`` (done).
 """
 
 from __future__ import annotations
@@ -71,13 +72,12 @@ def commit_and_write(
             for rel, data in files.items():
                 _put(paths[rel], data)
             faults.step(f"{verb}.file-written")
-            commit = repo.git.commit_files(files, message)
+            commit = repo.git.commit_files(files, message, step=verb)
         except BaseException:
             for rel, data in old.items():
                 _put(paths[rel], data)
             raise
         faults.step(f"{verb}.committed")
-        repo.git.sync_index(list(files))
         repo.git.write_commit_graph()
         return commit
 

@@ -46,7 +46,7 @@ from ptrain.errors import (
     PtrainError,
 )
 from ptrain.storage.git_diagnose import RefConflict, diagnose, locked
-from ptrain.storage.gitfiles import ZERO, RefOp, _core_bare, _packed_refs
+from ptrain.storage.gitfiles import ZERO, RefOp, _core_bare, _packed_refs, leaked_temp_indexes
 
 DEPLOY_TAG_PREFIX = "refs/tags/ptrain/"
 RECORD_TAG_PREFIX = "refs/tags/ptrain-deploy/"
@@ -279,11 +279,14 @@ class Git:
     def tree_with(self, base: str | None, files: dict[str, bytes | None]) -> str:
         """The tree of ``base`` with ``files`` replaced (None = removed), built in a temporary
         index so the user's staging area is never touched."""
+        for leftover in leaked_temp_indexes(self.common_dir, TMP_DIR):  # a crash's; cheap
+            leftover.unlink(missing_ok=True)
         index = self._temp_index()
         env = {"GIT_INDEX_FILE": str(index)}
         try:
             if base:
                 self.run("read-tree", base, env=env)
+            faults.step("commit.temp-index")
             for path, data in files.items():
                 if data is None:
                     self.run("update-index", "--force-remove", "--", path, env=env)
@@ -312,14 +315,20 @@ class Git:
             raise locked(self.index_lock(), "the git index")
 
     def commit_files(
-        self, files: dict[str, bytes | None], message: str, *, expect_head: str | None = None
+        self,
+        files: dict[str, bytes | None],
+        message: str,
+        *,
+        expect_head: str | None = None,
+        step: str = "commit",
     ) -> str:
         """Commit exactly ``files`` (path -> content, None = delete) on top of HEAD.
 
         Builds the tree in a temporary index, so the user's staging area is not swept into the
-        commit, then moves HEAD with compare-and-swap. Returns the new commit sha. The caller
-        writes the working-tree files, then calls :meth:`sync_index`. Refused while the real
-        index is locked (see :meth:`require_index_unlocked`).
+        commit. The real index gets the new entries *before* HEAD moves (compare-and-swap), so
+        a crash in between leaves the change written and staged, never an index that a plain
+        ``git commit`` would use to undo it. Returns the new commit sha. The caller writes the
+        working-tree files. Refused while the index is locked (:meth:`require_index_unlocked`).
         """
         self.require_index_unlocked()
         head = self.head_commit()
@@ -333,7 +342,17 @@ class Git:
                 "nothing to commit: the content is unchanged", "change the prompt first"
             )
         commit = self.commit_tree(tree, [head] if head else [], message)
-        self.update_ref("HEAD", commit, head or ZERO, f"ptrain: {message.splitlines()[0]}")
+        paths = list(files)
+        if self.work_tree is not None and paths:
+            self.run("reset", "-q", commit, "--", *paths)
+        faults.step(f"{step}.staged")
+        try:
+            self.update_ref("HEAD", commit, head or ZERO, f"ptrain: {message.splitlines()[0]}")
+        except BaseException:
+            if self.work_tree is not None and paths and head:
+                with contextlib.suppress(GitError):
+                    self.run("reset", "-q", head, "--", *paths)
+            raise
         return commit
 
     def commit_on_branch(
