@@ -13,7 +13,8 @@ Rules that keep the two consistent, whatever crashes or races:
   byte-identical objects.
 * The chain is what the moving tag says: records numbered up to the live one are the history;
   records above it (an *orphan*, left by a crash of an older ptrain or copied by hand) are not
-  history, do not block a deploy and are never pushed; ``ptrain doctor --fix`` deletes them.
+  history, do not block a deploy and are never pushed; the next deploy (in its transaction)
+  or ``ptrain doctor --fix`` deletes them.
   New numbers continue after the highest record ever seen, so numbers are never reused.
 """
 
@@ -232,6 +233,9 @@ def _move(
         ops = [
             RefOp("create", rec_ref, obj),
             RefOp("update", deploy_ref(name, env), obj, ch.live_obj),
+            # orphans (never live) go in the same transaction, so they can never turn into
+            # history below the new record; each only if it still holds what was read
+            *(RefOp("delete", ref, old=o) for ref, o in ch.orphans),
         ]
         try:
             repo.git.transaction(ops, f"ptrain {action}", step=action)

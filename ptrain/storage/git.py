@@ -569,7 +569,7 @@ class Git:
         """Push ``refspecs``; ``leases`` are (ref, expected remote value or None = absent) for
         ``--force-with-lease``. A rejection raises a :class:`RemoteError` that quotes the
         remote's hook message when there is one."""
-        args = ["push", "--porcelain"] + (["--atomic"] if atomic else [])
+        args = ["push"] + (["--atomic"] if atomic else [])
         args += [f"--force-with-lease={ref}:{old or ''}" for ref, old in leases]
         self.run(*args, remote, *refspecs, remote=remote)
 

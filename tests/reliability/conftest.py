@@ -94,7 +94,7 @@ def wait_for_git_children(root: Path, timeout: float = 10.0) -> None:
     """After a kill, git children (an aborting `update-ref --stdin`) finish on their own."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        locks = list((root / ".git").rglob("*.lock"))
+        locks = [p for p in (root / ".git").rglob("*.lock") if p.name != "ptrain.lock"]
         if not locks:
             return
         time.sleep(0.05)
