@@ -217,6 +217,8 @@ def auto(
     )
     if json_out:
         emit_json([r for r in results])
+        if any(r.get("pr_error") for r in results):
+            raise typer.Exit(1)
         return
     if not results:
         info("no prompt is due for training (see `ptrain train status`)")
