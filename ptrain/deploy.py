@@ -124,13 +124,8 @@ def chains(
         patterns = [f"{RECORD_TAG_PREFIX}{name}@*/*", f"{DEPLOY_TAG_PREFIX}{name}@*"]
     else:
         patterns = [record_prefix(name, env), deploy_ref(name, env)]
-    fmt = "%(refname)%00%(objectname)%00%(tag)%00%(contents)%1e"
     out: dict[tuple[str, str], Chain] = {}
-    for chunk in git.out("for-each-ref", f"--format={fmt}", *patterns).split("\x1e"):
-        chunk = chunk.lstrip("\n")
-        if not chunk:
-            continue
-        ref, obj, tagname, body = chunk.split("\x00", 3)
+    for ref, obj, tagname, body in git.tag_refs(*patterns):
         if ref.startswith(DEPLOY_TAG_PREFIX):
             n, _, e = ref[len(DEPLOY_TAG_PREFIX) :].rpartition("@")
             ch = out.setdefault((n, e), Chain(n, e))

@@ -101,7 +101,9 @@ class PromptRepo:
             if self.git.bare:
                 from ptrain.schema import validate_document
 
-                doc = load_roundtrip(self.git.show_file("HEAD", CONFIG_FILE).decode(), CONFIG_FILE)
+                doc = load_roundtrip(
+                    (self.git.show_file("HEAD", CONFIG_FILE) or b"").decode(), CONFIG_FILE
+                )
                 self._config = validate_document(Config, doc or {}, CONFIG_FILE, "fix ptrain.yaml")
             else:
                 self._config = load_config(self.root)

@@ -164,9 +164,9 @@ def _moving_tags(
     theirs_moving = {r: o for r, o in theirs.items() if not r.startswith(RECORD_TAG_PREFIX)}
     # two clones that each started/stopped the same experiment reach the same seq: neither
     # is newer, and letting the last sync win would flip runtimes between the two
-    for r, t in theirs_moving.items():
-        m = mine.get(r)
-        if m and m != t and _seq_of(git, t) == _seq_of(git, m):
+    for r, their in theirs_moving.items():
+        here = mine.get(r)
+        if here and here != their and _seq_of(git, their) == _seq_of(git, here):
             tag = _short(r)
             raise ConcurrentUpdate(
                 f"{tag} changed both here and on {remote} (same step); nothing was pushed",

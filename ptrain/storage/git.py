@@ -46,6 +46,7 @@ from ptrain.errors import (
     PtrainError,
 )
 from ptrain.storage.git_diagnose import RefConflict, diagnose, locked
+from ptrain.storage.git_verbs import GitVerbs
 from ptrain.storage.gitfiles import ZERO, RefOp, _core_bare, _packed_refs, leaked_temp_indexes
 
 DEPLOY_TAG_PREFIX = "refs/tags/ptrain/"
@@ -63,8 +64,9 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-class Git:
-    """A repository (work tree or bare) driven through the git CLI."""
+class Git(GitVerbs):
+    """A repository (work tree or bare) driven through the git CLI (queries, tags and
+    remotes: :class:`~ptrain.storage.git_verbs.GitVerbs`)."""
 
     def __init__(self, git_dir: Path, work_tree: Path | None):
         self.git_dir = Path(git_dir)
@@ -192,7 +194,8 @@ class Git:
     def cat_batch(self, specs: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
         """Resolve several ``rev`` / ``rev:path`` specs in one process: (sha, type, content)."""
         p = self.run("cat-file", "--batch", input="\n".join(specs) + "\n", binary=True)
-        data, pos, out = p.stdout, 0, []
+        data, pos = p.stdout, 0
+        out: list[tuple[str, str, bytes] | None] = []
         for _ in specs:
             nl = data.index(b"\n", pos)
             header = data[pos:nl].decode()
@@ -209,30 +212,6 @@ class Git:
     def ls_files(self, rev: str, prefix: str) -> list[str]:
         p = self.run("ls-tree", "-r", "--name-only", "--full-tree", rev, "--", prefix, check=False)
         return p.stdout.splitlines() if p.returncode == 0 else []
-
-    def log_file_commits(self, paths: Sequence[str], rev: str = "HEAD") -> list[dict]:
-        """Commits on ``rev`` touching ``paths``, newest first, with the files each touched."""
-        sep = "\x1e"
-        fmt = sep + "%H%x00%an <%ae>%x00%aI%x00%s"
-        p = self.run(
-            "log", f"--format={fmt}", "--name-only", "--no-renames", rev, "--", *paths, check=False
-        )
-        if p.returncode != 0:  # an unborn branch: no history yet
-            return []
-        commits = []
-        for chunk in p.stdout.split(sep)[1:]:
-            head, _, files = chunk.partition("\n")
-            sha, author, date, subject = head.split("\x00", 3)
-            commits.append(
-                {
-                    "commit": sha,
-                    "author": author,
-                    "date": date,
-                    "message": subject,
-                    "files": [f for f in files.splitlines() if f],
-                }
-            )
-        return commits
 
     def for_each_ref(self, prefix: str, fmt: str) -> list[str]:
         return self.refs(prefix, fmt=fmt)
@@ -369,17 +348,6 @@ class Git:
         self.update_ref(ref, commit, ZERO, "ptrain train")
         return commit
 
-    def last_trailer_commit(self, key: str, value: str) -> tuple[str, str] | None:
-        """Newest commit on any ref (local or remote-tracking) with trailer ``key: value``."""
-        line = self.out(
-            "log", "--all", "-1", "--format=%H%x00%cI", "--extended-regexp",
-            f"--grep=^{key}: {value}$",
-        ).strip()  # fmt: skip
-        if not line:
-            return None
-        sha, date = line.split("\x00")
-        return sha, date
-
     def write_commit_graph(self) -> None:
         """Bring git's commit-graph, with changed-path Bloom filters, up to date.
 
@@ -476,102 +444,8 @@ class Git:
         """ref name -> object id for every ref under ``prefix``."""
         return dict(ln.split(" ", 1)[::-1] for ln in self.refs(prefix))
 
-    def make_tag_object(self, target: str, tag_name: str, message: str) -> str:
-        """Create an annotated tag *object* (no ref yet) pointing at commit ``target``."""
-        ident = self.out("var", "GIT_COMMITTER_IDENT").strip()
-        body = (
-            f"object {target}\ntype commit\ntag {tag_name}\ntagger {ident}\n\n{message.rstrip()}\n"
-        )
-        return self.out("mktag", input=body).strip()
-
-    def tag_name_of(self, obj: str) -> str | None:
-        """The ``tag`` header of an annotated tag object (its intended name), or None."""
-        p = self.run("cat-file", "tag", obj, check=False)
-        for line in p.stdout.splitlines() if p.returncode == 0 else []:
-            if line.startswith("tag "):
-                return line[4:]
-            if not line:
-                break
-        return None
-
-    def tag_message(self, obj: str) -> str | None:
-        p = self.run("cat-file", "tag", obj, check=False)
-        return p.stdout.partition("\n\n")[2] if p.returncode == 0 else None
-
     def has_object(self, rev: str, kind: str = "commit") -> bool:
         return self.ok("cat-file", "-e", f"{rev}^{{{kind}}}")
-
-    # -- history queries ------------------------------------------------------------------
-    def changed_files(self, a: str, b: str, paths: Sequence[str] = ()) -> list[str]:
-        """Paths that differ between revs ``a`` and ``b`` (renames as delete + add)."""
-        out = self.out("diff", "--name-only", "--no-renames", a, b, "--", *paths)
-        return [p for p in out.splitlines() if p]
-
-    def merge_base(self, a: str, b: str) -> str | None:
-        p = self.run("merge-base", a, b, check=False)
-        return p.stdout.strip() or None if p.returncode == 0 else None
-
-    def last_commit(self, rev: str, paths: Sequence[str] = ()) -> str | None:
-        """The newest commit on ``rev`` touching ``paths`` (any commit when empty)."""
-        return self.out("log", "-1", "--format=%H", rev, "--", *paths).strip() or None
-
-    def commit_message(self, rev: str, subject_only: bool = False) -> str | None:
-        p = self.run("log", "-1", f"--format={'%s' if subject_only else '%B'}", rev, check=False)
-        return p.stdout if p.returncode == 0 else None
-
-    def staged_changes(self, paths: Sequence[str]) -> list[str]:
-        """Paths whose index entry differs from HEAD (staged, or an index a crash left behind)."""
-        if self.work_tree is None or self.head_commit() is None:
-            return []
-        out = self.out(
-            "diff", "--cached", "--name-only", "--no-renames", "-z", "HEAD", "--", *paths
-        )
-        return [p for p in out.split("\0") if p]
-
-    def work_changes(self, paths: Sequence[str]) -> list[str]:
-        """Tracked or untracked paths under ``paths`` that differ from the index or HEAD."""
-        if self.work_tree is None:
-            return []
-        out = self.out(
-            "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", *paths
-        )
-        return [item[3:] for item in out.split("\0") if len(item) > 3]
-
-    # -- remotes --------------------------------------------------------------------------
-    def remote_url(self, remote: str) -> str | None:
-        p = self.run("remote", "get-url", remote, check=False)
-        return p.stdout.strip() or None if p.returncode == 0 else None
-
-    def require_remote(self, remote: str) -> str:
-        url = self.remote_url(remote)
-        if url is None:
-            raise GitError(
-                f"no git remote named {remote!r}", f"add one with `git remote add {remote} URL`"
-            )
-        return url
-
-    def fetch(
-        self, remote: str, refspecs: Sequence[str], *, prune: bool = False, tags: bool = False
-    ) -> None:
-        args = (
-            ["fetch", "--quiet"] + ([] if tags else ["--no-tags"]) + (["--prune"] if prune else [])
-        )
-        self.run(*args, remote, *refspecs, remote=remote)
-
-    def push(
-        self,
-        remote: str,
-        refspecs: Sequence[str],
-        *,
-        atomic: bool = False,
-        leases: Sequence[tuple[str, str | None]] = (),
-    ) -> None:
-        """Push ``refspecs``; ``leases`` are (ref, expected remote value or None = absent) for
-        ``--force-with-lease``. A rejection raises a :class:`RemoteError` that quotes the
-        remote's hook message when there is one."""
-        args = ["push"] + (["--atomic"] if atomic else [])
-        args += [f"--force-with-lease={ref}:{old or ''}" for ref, old in leases]
-        self.run(*args, remote, *refspecs, remote=remote)
 
 
 def init_repo(path: Path) -> Git:

@@ -43,7 +43,7 @@ def run_auto(
     from ptrain.training.run import train
     from ptrain.training.triggers import status
 
-    out = []
+    out: list[dict] = []
     pending = _pending(repo) if open_pr else {}
     for st in status(repo, names):
         if not st.should_train and st.prompt not in pending:
@@ -77,7 +77,10 @@ def _open_pr(repo, res, row: dict, remote: str, pending: dict) -> None:
         row["pr_url"] = open_or_update_pr(repo, res, remote=remote)
     except PtrainError as exc:  # the branch and the result stay; the next run tries again
         row["pr_error"] = exc.message
-        row["outcome"] = f"proposed, but the pull request was not opened: {exc.message}"
+        row["pr_hint"] = exc.hint
+        row["outcome"] = f"proposed, but the pull request was not opened: {exc.message}" + (
+            f" — {exc.hint}" if exc.hint else ""
+        )
         row["review"] = review_instructions(repo, res, remote=remote)
         pending[res.prompt] = {
             "branch": res.branch,
