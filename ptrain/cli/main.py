@@ -149,10 +149,11 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import repo_cmds, review, ui
+    from ptrain.cli import doctor, repo_cmds, review, ui
 
     repo_cmds.register(app)
     review.register(app)
+    doctor.register(app)
     ui.register(app)
 
 
