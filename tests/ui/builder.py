@@ -32,8 +32,8 @@ LABELS = ["add_to_playlist", "book_restaurant", "get_weather", "play_music", "ra
 
 @contextlib.contextmanager
 def clock(at: str):
-    """``ptrain.repo``'s ``datetime.now`` returns ``at`` (the deploy record's ``at`` field)."""
-    import ptrain.repo as repo_mod
+    """``ptrain.deploy``'s ``datetime.now`` returns ``at`` (the deploy record's ``at`` field)."""
+    import ptrain.deploy as repo_mod
 
     fixed = datetime.fromisoformat(at.replace("Z", "+00:00"))
 
