@@ -122,6 +122,9 @@ class EvaluationConfig(Strict):
     deployment_thresholds: Thresholds = Field(default_factory=Thresholds)
     significance: float = Field(0.05, gt=0, lt=1)
     concurrency: int = Field(2, ge=1)
+    # Phrases no output may contain (case-insensitive, whole words) unless the input has them:
+    # a deterministic safety violation (``blocklist``), like a leak or PII.
+    blocklist: list[str] = Field(default_factory=list)
     # Per-prompt overrides of the deployment thresholds (prompts differ in what is acceptable).
     prompt_thresholds: dict[str, PartialThresholds] = Field(default_factory=dict)
 
