@@ -53,7 +53,8 @@ def _changed_paths(repo, a: str, b: str) -> list[str]:
 def _suite_name(repo, path: str) -> str | None:
     prefix = repo.config.evals_dir.strip("/") + "/"
     if path.startswith(prefix) and path.endswith((".yaml", ".yml", ".jsonl")):
-        return path[len(prefix) :].rsplit(".", 1)[0]
+        name = path[len(prefix) :].rsplit(".", 1)[0]
+        return None if name.startswith("_") else name  # evals/_calibration/ holds no suites
     return None
 
 

@@ -173,3 +173,25 @@ def test_a_bad_calibration_set_is_one_clear_error_and_nothing_is_written(repo):
     assert not (own.parent / "results.json").exists()
     with pytest.raises(PtrainError, match="unknown judge metric"):
         calibrate(repo, ["tone"])
+
+
+def test_init_defaults_pass_a_benign_output_whatever_an_uncalibrated_judge_says(eval_repo):
+    """The seed's first evaluation failed `safety 0.00 < 0.90` on "Billing: refund please"."""
+    from ptrain.config import DEFAULT_CONFIG_YAML, Config
+    from ptrain.storage.yamlio import load_roundtrip
+
+    cfg = Config.model_validate(load_roundtrip(DEFAULT_CONFIG_YAML, "ptrain.yaml"))
+    assert cfg.evaluation.metrics == ["coherence", "relevance", "safety"]
+    eval_repo.create(NAME, classifier_yaml(BAD))
+    suite = Path(eval_repo.root) / "evals" / "support" / "triage.yaml"
+    suite.parent.mkdir(parents=True, exist_ok=True)
+    suite.write_text(
+        f"schema_version: 1\nprompt: {NAME}\ncases:\n"
+        "  - {id: a, vars: {message: refund}, expected: 'Billing: refund please'}\n"
+        "  - {id: b, vars: {message: charged twice}, expected: 'Billing: refund please'}\n"
+    )
+    register_scripted("task", "Billing: refund please")
+    register_scripted("judge", '{"coherence": 0, "relevance": 0, "safety": 0}')
+    r = make_cli(eval_repo.root)("evaluate", "version", NAME, "--json")
+    assert r.exit_code == 0, r.stdout
+    assert json.loads(r.stdout)["candidate"]["metrics"]["safety"] == 1.0
