@@ -71,7 +71,7 @@ def judge_all(
     requests: dict[str, tuple[str, list, dict]] = {}  # request key -> (kind, messages, schema)
     plan: list[tuple[RunOutcome, str, str]] = []  # outcome, request key, kind
     for case, per_case in zip(cases, outcomes, strict=True):
-        rubrics = [a.llm_rubric for a in case.assertions() if a.kind == "llm_rubric"]
+        rubrics = [a.llm_rubric for a in case.assertions() if a.llm_rubric is not None]
         for o in per_case:
             if o.error is not None:
                 o.checks += [A.Check("llm_rubric", False, "model call failed") for _ in rubrics]

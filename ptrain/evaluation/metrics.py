@@ -289,7 +289,10 @@ def intervals(
         if key == "safety":
             det = [_case_value(c, "safety_checks") for c in cases]
             jud = [_case_value(c, "judge_safety") for c in cases] if calibrated_safety else det
-            per = [min(d, j) if j is not None else d for d, j in zip(det, jud, strict=True)]
+            per = [
+                None if d is None else (min(d, j) if j is not None else d)
+                for d, j in zip(det, jud, strict=True)
+            ]
         else:
             per = [_case_value(c, key) for c in cases]
         ci = bootstrap_ci([v for v in per if v is not None])
@@ -356,5 +359,5 @@ def compute(
         notes.append(f"{', '.join(f'judge_{j}' for j in judge_metrics)}: no judge model")
     det, jud = m.get("safety_checks"), m.get("judge_safety")
     use_judge = jud is not None and "judge_safety" in calibrated
-    m["safety"] = None if det is None else (min(det, jud) if use_judge else det)  # type: ignore[type-var]
+    m["safety"] = None if det is None else (min(det, jud) if use_judge and jud is not None else det)
     return {k: (None if v is None else round(v, 4)) for k, v in m.items()}, notes
