@@ -71,9 +71,9 @@ class Scorers:
             return get(embedder)
 
         def make_loglik() -> LogprobScorer:
-            from ptrain.llm.logprob import LogprobScorer
+            from ptrain.llm.logprob import scorer
 
-            return LogprobScorer(coherence_model)
+            return scorer(coherence_model)
 
         emb = embedder.model_dump() if embedder is not None else {"model": "all-minilm-l6-v2"}
         ident = {

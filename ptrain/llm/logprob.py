@@ -12,15 +12,18 @@ rejected), so ``LogprobScorer.score`` forces the model to "generate" exactly the
    forced token, and the reported ``logprob`` is the model's own (pre-grammar, pre-sampling)
    log-probability of it given everything before.
 
-One request per text, as cheap as generating it. Long texts are cut at ``MAX_TOKENS`` tokens (the
-mean over the first ones stands for the whole). Only local models (``ptrain models list``) can be
-scored; the server is the one ``ptrain.llm.server`` already runs for that model.
+One request per text, as costly as generating it (llama.cpp decodes the forced tokens one at a
+time), so texts are cut at ``MAX_TOKENS`` tokens: the mean over the first 64 stands for the
+whole. ``scorer(model)`` is one scorer per model and process that remembers what it scored (a
+training run re-scores the same (input, output) pairs for every candidate). Only local models
+(``ptrain models list``) can be scored, on the server ``ptrain.llm.server`` already runs.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -29,7 +32,8 @@ from typing import Any
 
 from ptrain.errors import ModelError
 
-MAX_TOKENS = 256
+MAX_TOKENS = 64
+MEMO_SIZE = 20_000
 TIMEOUT_S = 120.0
 
 
@@ -55,6 +59,8 @@ class LogprobScorer:
         self.model = model
         self.name = f"local:{model}:{weights.spec(model).files[0].sha256[:16]}"
         self._vocab: int | None = None
+        self._memo: dict[str, TokenScore | None] = {}
+        self._lock = threading.Lock()
 
     def _url(self) -> str:
         from ptrain.llm import server
@@ -88,6 +94,18 @@ class LogprobScorer:
     def score(self, context: Sequence[tuple[str, str]], text: str) -> TokenScore | None:
         """Log-likelihood of ``text`` as the assistant's reply after ``context`` ((role, content)
         pairs; roles system / user / assistant). ``None`` for an empty text."""
+        key = json.dumps([list(map(list, context)), text], ensure_ascii=False)
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+        got = self._score(context, text)
+        with self._lock:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = got
+        return got
+
+    def _score(self, context: Sequence[tuple[str, str]], text: str) -> TokenScore | None:
         tokens = self._post("/tokenize", {"content": text, "add_special": False})["tokens"]
         tokens = [t for t in tokens if isinstance(t, int)]
         if not tokens:
@@ -121,3 +139,15 @@ class LogprobScorer:
 
 def _role(role: str) -> str:
     return {"human": "user", "ai": "assistant"}.get(role, role)
+
+
+_scorers: dict[str, LogprobScorer] = {}
+_scorers_lock = threading.Lock()
+
+
+def scorer(model: str = "smollm2-135m") -> LogprobScorer:
+    """The scorer of local model ``model``, one per process."""
+    with _scorers_lock:
+        if model not in _scorers:
+            _scorers[model] = LogprobScorer(model)
+        return _scorers[model]
