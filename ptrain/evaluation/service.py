@@ -65,6 +65,16 @@ def calibration_for(repo: PromptRepo, judge: LLM) -> dict[str, dict[str, Any]]:
     return status(repo, judge.identity(), wanted) if wanted else {}
 
 
+def evaluation_options(repo: PromptRepo, judge: LLM) -> dict[str, Any]:
+    """The repository-level keyword arguments of ``evaluate``: scorers, the judge's calibration
+    and the blocklist, so every caller (evaluate, review, training) gates alike."""
+    return {
+        "scorers": scorers_for(repo),
+        "calibration": calibration_for(repo, judge),
+        "blocklist": list(repo.config.evaluation.blocklist),
+    }
+
+
 def load_candidate(repo: PromptRepo, name: str, path: Path) -> LoadedPrompt:
     """An uncommitted prompt file as a ``LoadedPrompt`` (commit ``""``, no version number)."""
     from ptrain.prompts import LoadedPrompt, parse_prompt
@@ -140,8 +150,7 @@ def evaluate_version(
     )
     task, judge = llms or models_for(repo)
     store = ResultStore.for_repo(repo.root) if use_store else None
-    scorers = scorers_for(repo)
-    calibration = calibration_for(repo, judge)
+    options = evaluation_options(repo, judge)
 
     def run(prompt: LoadedPrompt, who: str) -> EvalResult:
         def tick(stage: str, done: int, total: int) -> None:
@@ -158,9 +167,7 @@ def evaluate_version(
             progress=tick,
             concurrency=cfg.concurrency,
             store=store,
-            scorers=scorers,
-            calibration=calibration,
-            blocklist=cfg.blocklist,
+            **options,
         )
         mean, count = user_ratings(repo, name, prompt.commit)
         res.metrics["user_rating"] = mean

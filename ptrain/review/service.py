@@ -193,7 +193,7 @@ def _loaded(repo, name: str, rev: str, version: tuple[str, int | None]):
 def review_prompt(repo, name: str, base: str, head: str, *, llms=None, progress=None):
     """Evaluate ``name`` at ``head`` against its version at ``base`` (absolute gates when new)."""
     from ptrain.evaluation import compare, evaluate
-    from ptrain.evaluation.service import models_for, user_ratings
+    from ptrain.evaluation.service import evaluation_options, models_for, user_ratings
     from ptrain.evaluation.store import ResultStore
 
     head_v = _version_at(repo, name, head)
@@ -224,6 +224,7 @@ def review_prompt(repo, name: str, base: str, head: str, *, llms=None, progress=
                 else None,
                 concurrency=cfg.concurrency,
                 store=store,
+                **evaluation_options(repo, judge),
             )
             mean, count = user_ratings(repo, name, prompt.commit)
             res.metrics["user_rating"], res.metrics["user_ratings"] = mean, count
