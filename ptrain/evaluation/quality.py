@@ -55,8 +55,8 @@ class Scorers:
     embedder_factory: Callable[[], Embedder] | None = None
     loglik_factory: Callable[[], LogprobScorer] | None = None
     identity: dict[str, Any] = field(default_factory=dict)
-    _embedder: Embedder | None = None
-    _loglik: LogprobScorer | None = None
+    _embedder: Embedder | None = field(default=None, init=False, repr=False)
+    _loglik: LogprobScorer | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def local(

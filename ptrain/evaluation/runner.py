@@ -229,23 +229,9 @@ def evaluate(
         raise PtrainError(
             f"no eval cases for {prompt.name}", f"add cases to evals/{prompt.name}.yaml"
         )
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise PtrainError(f"unknown metric {unknown[0]!r}", f"choose from {', '.join(METRICS)}")
-    judge_metrics = [m.removeprefix("judge_") for m in metrics if m.startswith("judge_")]
-    quality = [m for m in QUALITY_METRICS if m in metrics]
-    needs_embedder = bool(quality) or any(
-        a.kind == "similar" for c in cases for a in c.assertions()
-    )
-    if scorers is None:
-        scripted = llm.settings.provider == "scripted"
-        scorers = Scorers.none() if scripted or not needs_embedder else Scorers.local()
-    given = calibration or {}
-    calibration = {
-        f"judge_{m}": given.get(f"judge_{m}") or {"calibrated": False, "why": "not run"}
-        for m in judge_metrics
-    }
-    calibrated = sorted(k for k, v in calibration.items() if v.get("calibrated"))
+    plan = _Plan.of(metrics, cases, llm, scorers, calibration)
+    judge_metrics, quality, needs_embedder = plan.judge_metrics, plan.quality, plan.needs_embedder
+    scorers, calibration, calibrated = plan.scorers, plan.calibration, plan.calibrated
     needs_rubric = any(a.kind == "llm_rubric" for c in cases for a in c.assertions())
     if needs_rubric and judge is None:
         raise PtrainError(
@@ -325,29 +311,7 @@ def evaluate(
         j_calls_before = judge.calls_made
 
     # 2. deterministic checks and safety flags
-    fixed = M.fixed_system_text(prompt.spec)
-    for case, per_case in zip(cases, outcomes, strict=True):
-        for o in per_case:
-            if o.error is None:
-                o.flags = M.safety_flags(o.output, case.vars, fixed, blocklist)
-                if M.is_refusal(o.output):
-                    o.flags.append("refusal")
-            for a in case.assertions():
-                if a.kind == "llm_rubric" or (a.kind == "similar" and o.error is None):
-                    continue  # the judge's and the embedder's, below
-                if o.error is not None:
-                    o.checks.append(A.Check(a.kind, False, "model call failed"))
-                    continue
-                o.checks.append(
-                    A.check(
-                        a,
-                        o.output,
-                        expected=case.expected,
-                        latency_ms=o.latency_ms,
-                        completion_tokens=o.completion_tokens,
-                        cached=o.cached,
-                    )
-                )
+    _check_all(cases, outcomes, M.fixed_system_text(prompt.spec), blocklist)
 
     # 3. the embedded scorers: coherence, relevance, `similar`
     if progress and needs_embedder:
@@ -412,6 +376,77 @@ def evaluate(
     if store is not None:
         store.put(key, result.to_dict())
     return result
+
+
+@dataclass
+class _Plan:
+    """What an evaluation scores, resolved from its ``metrics`` and options."""
+
+    judge_metrics: list[str]
+    quality: list[str]
+    needs_embedder: bool
+    scorers: Scorers
+    calibration: dict[str, dict[str, Any]]
+    calibrated: list[str]
+
+    @classmethod
+    def of(
+        cls,
+        metrics: Sequence[str],
+        cases: Sequence[Case],
+        llm: LLM,
+        scorers: Scorers | None,
+        calibration: dict[str, dict[str, Any]] | None,
+    ) -> _Plan:
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise PtrainError(f"unknown metric {unknown[0]!r}", f"choose from {', '.join(METRICS)}")
+        judge_metrics = [m.removeprefix("judge_") for m in metrics if m.startswith("judge_")]
+        quality = [m for m in QUALITY_METRICS if m in metrics]
+        needs_embedder = bool(quality) or any(
+            a.kind == "similar" for c in cases for a in c.assertions()
+        )
+        if scorers is None:
+            scripted = llm.settings.provider == "scripted"
+            scorers = Scorers.none() if scripted or not needs_embedder else Scorers.local()
+        given = calibration or {}
+        status = {
+            f"judge_{m}": given.get(f"judge_{m}") or {"calibrated": False, "why": "not run"}
+            for m in judge_metrics
+        }
+        calibrated = sorted(k for k, v in status.items() if v.get("calibrated"))
+        return cls(judge_metrics, quality, needs_embedder, scorers, status, calibrated)
+
+
+def _check_all(
+    cases: Sequence[Case],
+    outcomes: list[list[RunOutcome]],
+    fixed: list[str],
+    blocklist: Sequence[str],
+) -> None:
+    """Safety flags and the deterministic assertions of every outcome."""
+    for case, per_case in zip(cases, outcomes, strict=True):
+        for o in per_case:
+            if o.error is None:
+                o.flags = M.safety_flags(o.output, case.vars, fixed, blocklist)
+                if M.is_refusal(o.output):
+                    o.flags.append("refusal")
+            for a in case.assertions():
+                if a.kind == "llm_rubric" or (a.kind == "similar" and o.error is None):
+                    continue  # the judge's and the embedder's
+                if o.error is not None:
+                    o.checks.append(A.Check(a.kind, False, "model call failed"))
+                    continue
+                o.checks.append(
+                    A.check(
+                        a,
+                        o.output,
+                        expected=case.expected,
+                        latency_ms=o.latency_ms,
+                        completion_tokens=o.completion_tokens,
+                        cached=o.cached,
+                    )
+                )
 
 
 def _pick(hint: Any, default: Any) -> Any:

@@ -62,6 +62,11 @@ class LogprobScorer:
         self._memo: dict[str, TokenScore | None] = {}
         self._lock = threading.Lock()
 
+    def forget(self) -> None:
+        """Drop the remembered scores (benchmarks time real scoring)."""
+        with self._lock:
+            self._memo.clear()
+
     def _url(self) -> str:
         from ptrain.llm import server
 
