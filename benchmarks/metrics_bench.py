@@ -47,6 +47,7 @@ def timed(fn) -> float:
 
 
 def one_round(embedder, scorer, judge) -> dict[str, float]:
+    scorer.forget()  # time real scoring, not the per-process memo
     return {
         "safety (deterministic checks)": timed(
             lambda: [M.safety_flags(o, i, ["You are Acme's support assistant."]) for i, o in ITEMS]
