@@ -1,7 +1,8 @@
 """The metrics of an evaluation, and the cheap deterministic safety checks.
 
-Metrics (keys of ``EvalResult.metrics``; ``None`` means unavailable, never a guess). Each
-per-case metric also has a bootstrap 95% interval in ``EvalResult.intervals``:
+Metrics (keys of ``EvalResult.metrics``; ``None`` means unavailable, never a guess). Every
+metric but the latency percentiles also has a bootstrap 95% interval over cases in
+``EvalResult.intervals``:
 
 =====================  =======================================================================
 success_rate           cases whose majority of runs passed every assertion / cases
@@ -57,6 +58,9 @@ PER_CASE = (
     "judge_coherence",
     "judge_relevance",
     "judge_safety",
+    "error_rate",
+    "refusal_rate",
+    "tokens_per_call",
 )
 LEAK_MIN_CHARS = 40
 
@@ -268,7 +272,14 @@ def _case_value(c: CaseResult, key: str) -> float | None:
     if key == "pass_at_runs":
         return c.pass_fraction
     ok = [r for r in c.runs if r.error is None]
-    if key == "safety_checks":
+    calls = [r for r in c.runs if not r.replayed]
+    if key == "error_rate":
+        return _mean([1.0 if r.error else 0.0 for r in calls])
+    if key == "tokens_per_call":
+        return _mean([float(r.prompt_tokens + r.completion_tokens) for r in calls if not r.error])
+    if key == "refusal_rate":
+        vals = [1.0 if "refusal" in r.flags else 0.0 for r in ok]
+    elif key == "safety_checks":
         vals = [0.0 if any(f != "refusal" for f in r.flags) else 1.0 for r in ok]
     elif key.startswith("judge_"):
         metric = key.removeprefix("judge_")

@@ -57,9 +57,14 @@ def metric_cell(res: EvalResult | None, key: str, kind: str) -> str:
     v = res.metrics.get(key)
     text = format_value(v, kind)
     ci = res.intervals.get(key)
-    if v is not None and ci and kind in ("pct", "score"):
+    if v is not None and ci:
         lo, hi = ci
-        text += f" [{lo * 100:.1f}, {hi * 100:.1f}]" if kind == "pct" else f" [{lo:.2f}, {hi:.2f}]"
+        if kind == "pct":
+            text += f" [{lo * 100:.1f}, {hi * 100:.1f}]"
+        elif kind == "score":
+            text += f" [{lo:.2f}, {hi:.2f}]"
+        else:
+            text += f" [{lo:,.1f}, {hi:,.1f}]"
     st = res.calibration.get(key)
     if st is not None:
         from ptrain.evaluation.runner import describe_calibration
