@@ -54,6 +54,7 @@ CAL_DIR = "_calibration"
 RESULTS = "results.json"
 MIN_READABLE = 0.8
 MIN_ITEMS = 4
+MAX_ITEMS = 1000  # each item is one judge request
 METRICS = ("coherence", "relevance", "safety")
 
 
@@ -71,7 +72,7 @@ class CalibrationSet(Strict):
     schema_version: int = SCHEMA_VERSION
     metric: Literal["coherence", "relevance", "safety"]
     description: str = ""
-    items: list[CalibrationItem] = Field(min_length=MIN_ITEMS)
+    items: list[CalibrationItem] = Field(min_length=MIN_ITEMS, max_length=MAX_ITEMS)
     _source: str = PrivateAttr(default="builtin")
 
     @model_validator(mode="after")
