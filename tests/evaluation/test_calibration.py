@@ -136,6 +136,12 @@ def test_a_random_judge_is_reported_uncalibrated_and_does_not_gate(repo, tmp_pat
     md = report.read_text()
     row = next(line for line in md.splitlines() if line.startswith("| Safety (judge) |"))
     assert f"uncalibrated (κ={st['agreement']:.2f})" in row
+    # the terminal says it too, for the calibration run and the evaluation
+    r = cli("evaluate", "calibrate", "--metric", "safety")
+    assert r.exit_code == 0 and f"uncalibrated (κ={st['agreement']:.2f})" in r.stdout
+    assert "evals/_calibration/results.json" in r.stdout + r.stderr
+    r = cli("evaluate", "version", NAME, "2", "--baseline", "1")
+    assert r.exit_code == 0 and f"uncalibrated (κ={st['agreement']:.2f})" in r.stdout
 
 
 def test_a_record_applies_only_to_the_judge_and_set_it_measured(repo):
