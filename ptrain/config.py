@@ -97,22 +97,45 @@ class Thresholds(Strict):
     success_rate: float = Field(0.8, ge=0, le=1)
     safety_score: float = Field(0.9, ge=0, le=1)
     improvement_required: float = Field(0.05, ge=0, le=1)
+    # Optional quality gates (off by default: see docs/metrics.md for what the scores mean).
+    coherence: float | None = Field(None, ge=0, le=1)
+    relevance: float | None = Field(None, ge=0, le=1)
 
 
 class PartialThresholds(Strict):
     success_rate: float | None = Field(None, ge=0, le=1)
     safety_score: float | None = Field(None, ge=0, le=1)
     improvement_required: float | None = Field(None, ge=0, le=1)
+    coherence: float | None = Field(None, ge=0, le=1)
+    relevance: float | None = Field(None, ge=0, le=1)
+
+
+MetricName = Literal[
+    "coherence", "relevance", "safety", "judge_coherence", "judge_relevance", "judge_safety"
+]
+
+
+class CalibrationConfig(Strict):
+    """A judge metric gates only after ``ptrain evaluate calibrate`` measured the judge's
+    agreement with labelled examples at ``min_agreement`` or more (Cohen's kappa for pass/fail
+    labels, Spearman's rho for graded ones)."""
+
+    min_agreement: float = Field(0.6, ge=-1, le=1)
 
 
 class EvaluationConfig(Strict):
     test_runs: int = Field(3, ge=1)
-    metrics: list[Literal["coherence", "relevance", "safety"]] = Field(
-        default_factory=lambda: ["coherence", "relevance", "safety"]
-    )
+    # coherence, relevance, safety: measured without a judge (embedded model log-likelihood,
+    # embedder similarity, deterministic checks); judge_*: the judge's scores, extra signals.
+    metrics: list[MetricName] = Field(default_factory=lambda: ["coherence", "relevance", "safety"])
+    coherence_model: str = "smollm2-135m"  # the local model whose log-likelihood is coherence
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     deployment_thresholds: Thresholds = Field(default_factory=Thresholds)
     significance: float = Field(0.05, gt=0, lt=1)
     concurrency: int = Field(2, ge=1)
+    # Phrases no output may contain (case-insensitive, whole words) unless the input has them:
+    # a deterministic safety violation (``blocklist``), like a leak or PII.
+    blocklist: list[str] = Field(default_factory=list)
     # Per-prompt overrides of the deployment thresholds (prompts differ in what is acceptable).
     prompt_thresholds: dict[str, PartialThresholds] = Field(default_factory=dict)
 
@@ -242,10 +265,17 @@ training:
 
 evaluation:
   test_runs: 3
+  # Measured without a judge, on the embedded models (docs/metrics.md): coherence = the local
+  # model's log-likelihood of the output, relevance = embedder similarity to the input (or the
+  # expected answer), safety = deterministic checks (prompt leaks, PII, injection echo, toxicity).
+  # Add judge_coherence / judge_relevance / judge_safety for the judge's scores: they gate only
+  # after `ptrain evaluate calibrate` shows the judge agrees with labelled examples.
   metrics: [coherence, relevance, safety]
+  calibration:
+    min_agreement: 0.6            # Cohen's kappa (pass/fail labels) or Spearman (graded)
   deployment_thresholds:
     success_rate: 0.8
-    safety_score: 0.9
+    safety_score: 0.9             # the deterministic checks (and a calibrated safety judge)
     improvement_required: 0.05
 
 feedback:

@@ -1,6 +1,7 @@
 """``ptrain evaluate ...`` and ``ptrain evals ...``: score versions, manage eval suites.
 
-Two typer apps: ``app`` (``ptrain evaluate version NAME V [--baseline B]``) and ``evals_app``
+Two typer apps: ``app`` (``ptrain evaluate version NAME V [--baseline B]``, ``ptrain evaluate
+calibrate [--metric M]``) and ``evals_app``
 (``ptrain evals list NAME``, ``ptrain evals from-feedback NAME``). Each command parses, calls one
 service in ``ptrain.evaluation.service`` and renders. Exit codes of ``evaluate version``: 0 when
 deploy is recommended, 3 when a gate fails (a result, not an error), 1 on errors.
@@ -118,7 +119,7 @@ def _render(comp) -> None:
     from rich.markup import escape
 
     from ptrain.evaluation.compare import format_p
-    from ptrain.evaluation.report import METRIC_ROWS, format_delta, format_value
+    from ptrain.evaluation.report import METRIC_ROWS, format_delta, metric_cell
 
     cand, base = comp.candidate, comp.baseline
 
@@ -134,16 +135,17 @@ def _render(comp) -> None:
     for key, title, kind in METRIC_ROWS:
         d = comp.deltas.get(key) or {}
         b, x = d.get("baseline"), d.get("candidate", cand.metrics.get(key))
-        if (b is None and x is None) or (kind == "int" and not (b or x)):
+        shown = key in cand.calibration
+        if (b is None and x is None and not shown) or (kind == "int" and not (b or x)):
             continue
         if base is None:
-            rows.append([title, format_value(x, kind)])
+            rows.append([title, metric_cell(cand, key, kind)])
         else:
             rows.append(
                 [
                     title,
-                    format_value(b, kind),
-                    format_value(x, kind),
+                    metric_cell(base, key, kind),
+                    metric_cell(cand, key, kind),
                     format_delta(key, d.get("delta"), kind),
                 ]
             )
@@ -168,6 +170,44 @@ def _render(comp) -> None:
     for g in comp.gates:
         mark = "[green]✓[/green]" if g.passed else "[red]✗[/red]"
         c.print(f"  {mark} {escape(g.detail)}")
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    metric: list[str] = typer.Option(
+        None, "--metric", "-m", help="coherence, relevance or safety (repeat; default all)."
+    ),
+    json_out: bool = JSON,
+) -> None:
+    """Measure the judge's agreement with labelled examples; only a calibrated judge gates."""
+    from ptrain.cli.state import open_repo
+    from ptrain.evaluation.calibration import calibrate
+
+    rep = calibrate(open_repo(), metric or None)
+    if json_out:
+        emit_json(rep.to_dict())
+        return
+    from ptrain.evaluation.runner import describe_calibration
+
+    rows = []
+    for r in rep.records:
+        st = rep.status.get(f"judge_{r.metric}", {})
+        rows.append(
+            [
+                r.metric,
+                r.set_source,
+                f"{r.readable}/{r.items}",
+                "" if r.accuracy is None else f"{r.accuracy:.2f}",
+                describe_calibration(st),
+            ]
+        )
+    judge = rep.records[0].judge.get("model", "?") if rep.records else "?"
+    table(
+        ["metric", "set", "readable", "accuracy", f"judge {judge} (bar {rep.min_agreement:g})"],
+        rows,
+    )
+    for note in rep.notes:
+        info(f"[dim]{note}[/dim]")
 
 
 @evals_app.command("list")

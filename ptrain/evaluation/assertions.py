@@ -1,7 +1,7 @@
 """Checking one model output against a case's assertions.
 
-Every kind except ``llm_rubric`` is decided here, without a model. ``llm_rubric`` is decided by a
-judge model; this module builds the judge's messages and reads its verdict, leniently, because
+Every kind except ``llm_rubric`` and ``similar`` is decided here, without a model. ``similar`` is
+the embedder's cosine similarity (``similar_check``); ``llm_rubric`` is decided by a judge model; this module builds the judge's messages and reads its verdict, leniently, because
 small judges wrap JSON in prose or answer ``yes``. A verdict it cannot read is a failed check
 ("judge gave no usable verdict"), never an invented pass.
 """
@@ -105,7 +105,27 @@ def check(
         n = completion_tokens or 0
         ok = n <= v
         return Check(kind, ok, f"{n} tokens" + ("" if ok else f" > {v}"))
-    raise ValueError(f"{kind} is decided by a judge, not by check()")
+    raise ValueError(f"{kind} is decided by the runner (judge or embedder), not by check()")
+
+
+def similar_target(a: Assertion, expected: str | None) -> str:
+    """The text a ``similar`` assertion compares the output with."""
+    assert a.similar is not None
+    return (expected or "") if a.similar.to == "expected" else a.similar.to
+
+
+def similar_check(a: Assertion, similarity: float | None) -> Check:
+    """The verdict of a ``similar`` assertion from the embedder's cosine similarity."""
+    assert a.similar is not None
+    if similarity is None:
+        return Check("similar", False, "embedder unavailable")
+    ok = similarity >= a.similar.min
+    return Check(
+        "similar",
+        ok,
+        f"similarity {similarity:.2f} {'≥' if ok else '<'} {a.similar.min:g}",
+        round(similarity, 4),
+    )
 
 
 def _strip_fence(text: str) -> str:

@@ -3,11 +3,17 @@
 Gates (from ``evaluation.deployment_thresholds`` in ptrain.yaml):
 
 1. success rate ≥ ``success_rate`` (0.8);
-2. safety ≥ ``safety_score`` (0.9); an unavailable safety score fails the gate;
-3. with a baseline: both ran on the same cases, and the success-rate gain is at least
+2. safety ≥ ``safety_score`` (0.9): the deterministic checks, and the judge's safety score only
+   once that judge is calibrated; an unavailable safety score fails the gate;
+3. optional: coherence ≥ ``coherence`` and relevance ≥ ``relevance`` when configured (the
+   judge-free scores, and a calibrated judge's); an uncalibrated judge metric never gates;
+4. with a baseline: both ran on the same cases, and the success-rate gain is at least
    ``improvement_required`` (0.05) *and* significant: the exact McNemar p-value over the paired
    per-case outcomes is below ``significance`` (0.05). The paired bootstrap 95% interval of the
-   gain is reported next to it.
+   gain is reported next to it. One exception: when the baseline itself fails the success-rate
+   bar and the candidate passes *every* case (breaking none), replacing a failing version needs
+   no significance (a two-case suite can never reach p < 0.05); the gate says so and the p-value
+   is still reported. A candidate that merely clears the bar still needs significance.
 
 Deploy is recommended only when every gate passes; ``reasons`` says which did not and why.
 """
@@ -87,10 +93,26 @@ class Comparison:
         }
 
 
-def _threshold(thresholds: Any, name: str) -> float:
-    if isinstance(thresholds, dict):
-        return float(thresholds[name])
-    return float(getattr(thresholds, name))
+def _threshold(thresholds: Any, name: str) -> float | None:
+    v = thresholds.get(name) if isinstance(thresholds, dict) else getattr(thresholds, name, None)
+    return None if v is None else float(v)
+
+
+def _quality_gates(cm: dict[str, Any], calibrated: set[str], t: dict[str, Any]) -> list[Gate]:
+    gates = []
+    for metric in ("coherence", "relevance"):
+        need = t.get(metric)
+        if need is None:
+            continue
+        for key in (metric, f"judge_{metric}"):
+            if key != metric and key not in calibrated:
+                continue  # an uncalibrated judge is shown, never a gate
+            v = cm.get(key)
+            ok = v is not None and v >= need
+            name = key.replace("_", " ")
+            detail = f"{name} {_f(v)} {'≥' if ok else '<'} {need:.2f}"
+            gates.append(Gate(key, ok, detail if v is not None else f"{name} unavailable"))
+    return gates
 
 
 def compare(
@@ -104,9 +126,9 @@ def compare(
     """Deltas, paired significance and the recommendation. ``thresholds``: a
     ``ptrain.config.Thresholds`` or a dict with success_rate, safety_score, improvement_required.
     """
-    t = {
+    t: dict[str, Any] = {
         k: _threshold(thresholds, k)
-        for k in ("success_rate", "safety_score", "improvement_required")
+        for k in ("success_rate", "safety_score", "improvement_required", "coherence", "relevance")
     }
     cm = candidate.metrics
     gates: list[Gate] = []
@@ -124,9 +146,22 @@ def compare(
         gates.append(Gate("safety", False, "safety score unavailable"))
     else:
         ok = safety >= t["safety_score"]
-        gates.append(
-            Gate("safety", ok, f"safety {safety:.2f} {'≥' if ok else '<'} {t['safety_score']:.2f}")
+        calibrated = {k for k, v in candidate.calibration.items() if v.get("calibrated")}
+        how = (
+            "checks + calibrated judge"
+            if "judge_safety" in calibrated and cm.get("judge_safety") is not None
+            else "deterministic checks"
         )
+        gates.append(
+            Gate(
+                "safety",
+                ok,
+                f"safety {safety:.2f} {'≥' if ok else '<'} {t['safety_score']:.2f} ({how})",
+            )
+        )
+    gates += _quality_gates(
+        cm, {k for k, v in candidate.calibration.items() if v.get("calibrated")}, t
+    )
     comp = Comparison(candidate, baseline, {}, gates, t, significance)
     if baseline is None:
         comp.notes.append("no baseline: only the absolute gates apply")
@@ -162,8 +197,26 @@ def compare(
     )
     delta = comp.deltas["success_rate"]["delta"]
     need = t["improvement_required"]
+    bsr = bm.get("success_rate")
     if delta is None:
         gates.append(Gate("improvement", False, "success rate unavailable"))
+    elif (
+        bsr is not None
+        and bsr < t["success_rate"]
+        and cm.get("success_rate") == 1.0
+        and comp.baseline_only == 0
+        and delta >= need
+    ):
+        gates.append(
+            Gate(
+                "improvement",
+                True,
+                f"{baseline.label} fails the success-rate bar ({bsr:.2f} < "
+                f"{t['success_rate']:.2f}) and the candidate passes every case: replacing a "
+                f"failing version needs no significance (McNemar p = {format_p(comp.p_value)}, "
+                f"{comp.candidate_only} cases fixed, {comp.baseline_only} broken)",
+            )
+        )
     elif delta < need:
         gates.append(
             Gate(

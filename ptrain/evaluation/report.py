@@ -20,9 +20,11 @@ METRIC_ROWS = [
     ("error_rate", "Error rate", "pct"),
     ("safety", "Safety", "score"),
     ("safety_checks", "Safety (deterministic checks)", "score"),
-    ("safety_judge", "Safety (judge)", "score"),
-    ("coherence", "Coherence (judge)", "score"),
-    ("relevance", "Relevance (judge)", "score"),
+    ("coherence", "Coherence (model log-likelihood)", "score"),
+    ("relevance", "Relevance (embedder similarity)", "score"),
+    ("judge_safety", "Safety (judge)", "score"),
+    ("judge_coherence", "Coherence (judge)", "score"),
+    ("judge_relevance", "Relevance (judge)", "score"),
     ("refusal_rate", "Refusal rate", "pct"),
     ("latency_p50_ms", "Latency p50", "ms"),
     ("latency_p95_ms", "Latency p95", "ms"),
@@ -45,6 +47,30 @@ def format_value(v: Any, kind: str) -> str:
     if kind == "int":
         return f"{int(v)}"
     return f"{v:,.1f}"
+
+
+def metric_cell(res: EvalResult | None, key: str, kind: str) -> str:
+    """A metric's value with its bootstrap 95% interval, and a judge metric's calibration:
+    ``0.78 [0.70, 0.85]``, ``0.40 [0.20, 0.60] uncalibrated (κ=0.05)``."""
+    if res is None:
+        return "n/a"
+    v = res.metrics.get(key)
+    text = format_value(v, kind)
+    ci = res.intervals.get(key)
+    if v is not None and ci:
+        lo, hi = ci
+        if kind == "pct":
+            text += f" [{lo * 100:.1f}, {hi * 100:.1f}]"
+        elif kind == "score":
+            text += f" [{lo:.2f}, {hi:.2f}]"
+        else:
+            text += f" [{lo:,.1f}, {hi:,.1f}]"
+    st = res.calibration.get(key)
+    if st is not None:
+        from ptrain.evaluation.runner import describe_calibration
+
+        text += f" {describe_calibration(st)}"
+    return text
 
 
 def format_delta(key: str, d: float | None, kind: str) -> str:
@@ -126,10 +152,10 @@ def render_markdown(
             d = c.deltas.get(key)
             if d is None or not (d["baseline"] or d["candidate"]) and kind == "int":
                 continue  # no feedback ratings on either side
-            if d["baseline"] is None and d["candidate"] is None:
+            if d["baseline"] is None and d["candidate"] is None and key not in cand.calibration:
                 continue
             lines.append(
-                f"| {name} | {format_value(d['baseline'], kind)} | {format_value(d['candidate'], kind)} | "
+                f"| {name} | {metric_cell(base, key, kind)} | {metric_cell(cand, key, kind)} | "
                 f"{format_delta(key, d['delta'], kind)} |"
             )
         lines.append("")
@@ -140,12 +166,18 @@ def render_markdown(
             f"CI of the success-rate change [{lo * 100:+.1f}, {hi * 100:+.1f}] pts; "
             f"threshold p < {c.significance}."
         )
+        lines.append("")
+        lines.append(
+            "Intervals in brackets: percentile bootstrap 95% over cases, per version. Coherence, "
+            "relevance and safety are measured without a judge (docs/metrics.md); a judge metric "
+            "gates only when calibrated (`ptrain evaluate calibrate`)."
+        )
     else:
         lines += ["| Metric | Value |", "|---|---:|"]
         for key, name, kind in METRIC_ROWS:
             v = cand.metrics.get(key)
-            if v is not None:
-                lines.append(f"| {name} | {format_value(v, kind)} |")
+            if v is not None or key in cand.calibration:
+                lines.append(f"| {name} | {metric_cell(cand, key, kind)} |")
     lines.append("")
 
     notes = list(dict.fromkeys([*c.notes, *cand.notes, *((base.notes) if base else [])]))

@@ -2,8 +2,9 @@
 
 ``evaluate`` takes a ``LoadedPrompt`` (any version, or an uncommitted candidate: build one with
 ``LoadedPrompt(name, spec, commit="")``) and a list of cases, calls the task model through
-``LLM.batch`` (concurrent, rate-limited, response-cached), checks every output, asks the judge
-model for rubric verdicts and quality scores, and aggregates the metrics.
+``LLM.batch`` (concurrent, rate-limited, response-cached), checks every output, scores it with the
+embedded models (coherence, relevance, ``similar``: quality.py), asks the judge model for rubric
+verdicts and the judge metrics (judge.py), and aggregates the metrics with their intervals.
 
 Runs: at temperature 0 one call per case is made and its outcome stands for every run (the
 embedded model is deterministic and the response cache would return the same text anyway); at a
@@ -23,6 +24,9 @@ from typing import TYPE_CHECKING, Any
 from ptrain.errors import PtrainError, ValidationError
 from ptrain.evaluation import assertions as A
 from ptrain.evaluation import metrics as M
+from ptrain.evaluation.judge import batched as _batched
+from ptrain.evaluation.judge import judge_all
+from ptrain.evaluation.quality import QUALITY_METRICS, Scorers, score_outputs
 from ptrain.evaluation.store import ResultStore, result_key
 from ptrain.evaluation.suite import Case
 
@@ -31,7 +35,7 @@ if TYPE_CHECKING:
     from ptrain.prompts import LoadedPrompt
 
 SEED = 42
-JUDGE_MAX_TOKENS = 96
+METRICS = (*QUALITY_METRICS, "safety", *(f"judge_{m}" for m in M.JUDGE_METRICS))
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -49,6 +53,7 @@ class RunOutcome:
     flags: list[str] = field(default_factory=list)  # safety violations + "refusal"
     judge: dict[str, float] | None = None
     replayed: bool = False  # a copy of run 0 (temperature 0), not a call of its own
+    scores: dict[str, float] = field(default_factory=dict)  # coherence, relevance (no judge)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "checks": [c.to_dict() for c in self.checks]}
@@ -121,6 +126,9 @@ class EvalResult:
     created: str = ""
     key: str = ""
     cached: bool = False
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # metric -> [lo, hi]
+    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # judge_* -> status
+    scorers: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -152,6 +160,9 @@ class EvalResult:
             "created": self.created,
             "key": self.key,
             "cached": self.cached,
+            "intervals": self.intervals,
+            "calibration": self.calibration,
+            "scorers": self.scorers,
             "cases": [c.to_dict() for c in self.cases],
         }
 
@@ -173,6 +184,9 @@ class EvalResult:
             created=d.get("created", ""),
             key=d.get("key", ""),
             cached=bool(d.get("cached", False)),
+            intervals=d.get("intervals", {}),
+            calibration=d.get("calibration", {}),
+            scorers=d.get("scorers", {}),
         )
 
 
@@ -193,16 +207,21 @@ def evaluate(
     llm: LLM,
     judge: LLM | None = None,
     runs: int = 1,
-    metrics: Sequence[str] = M.JUDGE_METRICS,
+    metrics: Sequence[str] = ("coherence", "relevance", "safety"),
     progress: Progress | None = None,
     concurrency: int = 2,
     store: ResultStore | None = None,
+    scorers: Scorers | None = None,
+    calibration: dict[str, dict[str, Any]] | None = None,
+    blocklist: Sequence[str] = (),
 ) -> EvalResult:
     """Score ``prompt`` on ``cases`` (resolved cases: ``Suite.test_cases()`` etc.).
 
-    ``metrics`` names the judge metrics to score (coherence, relevance, safety); the rest are
-    always computed. With ``store`` an identical earlier evaluation is returned (``cached``)
-    without a single model call.
+    ``metrics``: coherence, relevance (the embedded models, ``scorers``: default
+    ``Scorers.local()``, none for a scripted task model), safety (deterministic, always on) and
+    judge_coherence / judge_relevance / judge_safety (the judge). ``calibration``: judge metric
+    -> status from ``calibration.status``; only a calibrated judge metric can affect a gate.
+    With ``store`` an identical earlier evaluation is returned (``cached``) without a model call.
     """
     if runs < 1:
         raise PtrainError(f"runs must be at least 1, not {runs}", "pass --runs 1 or more")
@@ -210,12 +229,9 @@ def evaluate(
         raise PtrainError(
             f"no eval cases for {prompt.name}", f"add cases to evals/{prompt.name}.yaml"
         )
-    judge_metrics = [m for m in metrics if m in M.JUDGE_METRICS]
-    unknown = [m for m in metrics if m not in M.JUDGE_METRICS]
-    if unknown:
-        raise PtrainError(
-            f"unknown metric {unknown[0]!r}", f"choose from {', '.join(M.JUDGE_METRICS)}"
-        )
+    plan = _Plan.of(metrics, cases, llm, scorers, calibration)
+    judge_metrics, quality, needs_embedder = plan.judge_metrics, plan.quality, plan.needs_embedder
+    scorers, calibration, calibrated = plan.scorers, plan.calibration, plan.calibrated
     needs_rubric = any(a.kind == "llm_rubric" for c in cases for a in c.assertions())
     if needs_rubric and judge is None:
         raise PtrainError(
@@ -238,6 +254,10 @@ def evaluate(
             "judge": judge_ident,
             "metrics": sorted(judge_metrics) if uses_judge else [],
             "runs": runs,
+            "v": 2,
+            "quality": (quality, scorers.identity) if needs_embedder else None,
+            "calibrated": calibrated if uses_judge else [],
+            "blocklist": list(blocklist),
         }
     )
     if store is not None:
@@ -291,33 +311,18 @@ def evaluate(
         j_calls_before = judge.calls_made
 
     # 2. deterministic checks and safety flags
-    fixed = M.fixed_system_text(prompt.spec)
-    for case, per_case in zip(cases, outcomes, strict=True):
-        for o in per_case:
-            if o.error is None:
-                o.flags = M.safety_flags(o.output, case.vars, fixed)
-                if M.is_refusal(o.output):
-                    o.flags.append("refusal")
-            for a in case.assertions():
-                if a.kind == "llm_rubric":
-                    continue
-                if o.error is not None:
-                    o.checks.append(A.Check(a.kind, False, "model call failed"))
-                    continue
-                o.checks.append(
-                    A.check(
-                        a,
-                        o.output,
-                        expected=case.expected,
-                        latency_ms=o.latency_ms,
-                        completion_tokens=o.completion_tokens,
-                        cached=o.cached,
-                    )
-                )
+    _check_all(cases, outcomes, M.fixed_system_text(prompt.spec), blocklist)
 
-    # 3. the judge: rubric verdicts and quality scores, one request per distinct output
+    # 3. the embedded scorers: coherence, relevance, `similar`
+    if progress and needs_embedder:
+        progress("scoring", 0, 1)
+    quality_notes = score_outputs(scorers, cases, outcomes, quality, concurrency)
+    if progress and needs_embedder:
+        progress("scoring", 1, 1)
+
+    # 4. the judge: rubric verdicts and judge metrics, one request per distinct output
     if uses_judge:
-        _judge_all(judge, cases, outcomes, judge_metrics, concurrency, progress)
+        judge_all(judge, cases, outcomes, judge_metrics, concurrency, progress)
 
     for per_case in outcomes:
         for o in per_case:
@@ -327,7 +332,13 @@ def evaluate(
         CaseResult(c.id, dict(c.vars), c.expected, per_case, list(c.tags), c.source)
         for c, per_case in zip(cases, outcomes, strict=True)
     ]
-    values, notes = M.compute(results, judge_metrics, uses_judge)
+    values, notes = M.compute(results, judge_metrics, uses_judge, quality, calibrated)
+    notes = quality_notes + notes
+    if quality and scorers.embedder_factory is None:
+        notes.append(f"{', '.join(quality)}: no embedded scorers for a scripted task model")
+    for metric_key, st in calibration.items():
+        if not st.get("calibrated"):
+            notes.append(f"{metric_key} {describe_calibration(st)}: shown, never a gate")
     if temperature == 0 and runs > 1:
         notes.append(f"temperature 0: one call per case stands for all {runs} runs")
     spend = {
@@ -358,10 +369,84 @@ def evaluate(
         spend=spend,
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         key=key,
+        intervals=M.intervals(results, values, "judge_safety" in calibrated),
+        calibration=calibration,
+        scorers=scorers.identity if needs_embedder else {},
     )
     if store is not None:
         store.put(key, result.to_dict())
     return result
+
+
+@dataclass
+class _Plan:
+    """What an evaluation scores, resolved from its ``metrics`` and options."""
+
+    judge_metrics: list[str]
+    quality: list[str]
+    needs_embedder: bool
+    scorers: Scorers
+    calibration: dict[str, dict[str, Any]]
+    calibrated: list[str]
+
+    @classmethod
+    def of(
+        cls,
+        metrics: Sequence[str],
+        cases: Sequence[Case],
+        llm: LLM,
+        scorers: Scorers | None,
+        calibration: dict[str, dict[str, Any]] | None,
+    ) -> _Plan:
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise PtrainError(f"unknown metric {unknown[0]!r}", f"choose from {', '.join(METRICS)}")
+        judge_metrics = [m.removeprefix("judge_") for m in metrics if m.startswith("judge_")]
+        quality = [m for m in QUALITY_METRICS if m in metrics]
+        needs_embedder = bool(quality) or any(
+            a.kind == "similar" for c in cases for a in c.assertions()
+        )
+        if scorers is None:
+            scripted = llm.settings.provider == "scripted"
+            scorers = Scorers.none() if scripted or not needs_embedder else Scorers.local()
+        given = calibration or {}
+        status = {
+            f"judge_{m}": given.get(f"judge_{m}") or {"calibrated": False, "why": "not run"}
+            for m in judge_metrics
+        }
+        calibrated = sorted(k for k, v in status.items() if v.get("calibrated"))
+        return cls(judge_metrics, quality, needs_embedder, scorers, status, calibrated)
+
+
+def _check_all(
+    cases: Sequence[Case],
+    outcomes: list[list[RunOutcome]],
+    fixed: list[str],
+    blocklist: Sequence[str],
+) -> None:
+    """Safety flags and the deterministic assertions of every outcome."""
+    for case, per_case in zip(cases, outcomes, strict=True):
+        for o in per_case:
+            if o.error is None:
+                o.flags = M.safety_flags(o.output, case.vars, fixed, blocklist)
+                if M.is_refusal(o.output):
+                    o.flags.append("refusal")
+            for a in case.assertions():
+                if a.kind == "llm_rubric" or (a.kind == "similar" and o.error is None):
+                    continue  # the judge's and the embedder's
+                if o.error is not None:
+                    o.checks.append(A.Check(a.kind, False, "model call failed"))
+                    continue
+                o.checks.append(
+                    A.check(
+                        a,
+                        o.output,
+                        expected=case.expected,
+                        latency_ms=o.latency_ms,
+                        completion_tokens=o.completion_tokens,
+                        cached=o.cached,
+                    )
+                )
 
 
 def _pick(hint: Any, default: Any) -> Any:
@@ -381,22 +466,6 @@ def _format_all(prompt: LoadedPrompt, cases: Sequence[Case]) -> list[list[tuple[
     return out
 
 
-def _batched(
-    llm: LLM,
-    requests: list,
-    kwargs: dict[str, Any],
-    concurrency: int,
-    tick: Callable[[int], None],
-) -> list:
-    """``LLM.batch`` in chunks, so a progress bar moves while the batch runs."""
-    chunk = max(1, concurrency) * 4
-    out: list = []
-    for i in range(0, len(requests), chunk):
-        out += llm.batch(requests[i : i + chunk], max_concurrency=concurrency, **kwargs)
-        tick(len(out))
-    return out
-
-
 def _outcome(run: int, reply: Any) -> RunOutcome:
     if isinstance(reply, Exception):
         msg = getattr(reply, "message", None) or str(reply) or type(reply).__name__
@@ -412,76 +481,11 @@ def _outcome(run: int, reply: Any) -> RunOutcome:
     )
 
 
-def _judge_all(
-    judge: LLM,
-    cases: Sequence[Case],
-    outcomes: list[list[RunOutcome]],
-    judge_metrics: list[str],
-    concurrency: int,
-    progress: Progress | None,
-) -> None:
-    requests: dict[str, tuple[str, list, dict]] = {}  # request key -> (kind, messages, schema)
-    plan: list[tuple[RunOutcome, str, str, str | None]] = []  # outcome, req key, kind, rubric
-    for case, per_case in zip(cases, outcomes, strict=True):
-        rubrics = [a.llm_rubric for a in case.assertions() if a.kind == "llm_rubric"]
-        for o in per_case:
-            if o.error is not None:
-                o.checks += [A.Check("llm_rubric", False, "model call failed") for _ in rubrics]
-                continue
-            for rubric in rubrics:
-                k = _req_key("rubric", [rubric, case.expected], case.vars, o.output)
-                msgs = A.rubric_messages(rubric, case.vars, o.output, case.expected)
-                requests.setdefault(k, ("rubric", msgs, A.RUBRIC_SCHEMA))
-                plan.append((o, k, "rubric", rubric))
-            if judge_metrics:
-                k = _req_key("quality", judge_metrics, case.vars, o.output)
-                requests.setdefault(
-                    k,
-                    (
-                        "quality",
-                        M.quality_messages(judge_metrics, case.vars, o.output),
-                        M.quality_schema(judge_metrics),
-                    ),
-                )
-                plan.append((o, k, "quality", None))
-    keys = list(requests)
-    replies: dict[str, Any] = {}
-    done = 0
-    # Requests with the same schema share a batch (batch kwargs are per call, not per item).
-    for kind in ("rubric", "quality"):
-        ks = [k for k in keys if requests[k][0] == kind]
-        if not ks:
-            continue
-        schema = requests[ks[0]][2]
-
-        def tick(n: int, before: int = done) -> None:
-            if progress:
-                progress("judge", before + n, len(keys))
-
-        got = _batched(
-            judge,
-            [requests[k][1] for k in ks],
-            dict(temperature=0.0, max_tokens=JUDGE_MAX_TOKENS, json_schema=schema),
-            concurrency,
-            tick,
-        )
-        replies.update(zip(ks, got, strict=True))
-        done += len(ks)
-    for o, k, kind, _rubric in plan:
-        reply = replies[k]
-        text = None if isinstance(reply, Exception) else reply.text
-        if kind == "rubric":
-            verdict = A.parse_rubric_verdict(text) if text is not None else None
-            if verdict is None:
-                why = "judge call failed" if text is None else "judge gave no usable verdict"
-                o.checks.append(A.Check("llm_rubric", False, why))
-            else:
-                o.checks.append(A.Check("llm_rubric", verdict[0], "judge", verdict[1]))
-        else:
-            scores = M.parse_quality(text, judge_metrics) if text is not None else {}
-            o.judge = scores or None
-
-
-def _req_key(kind: str, what: Any, inputs: dict, output: str) -> str:
-    blob = json.dumps([kind, what, inputs, output], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+def describe_calibration(status: dict[str, Any]) -> str:
+    """``calibrated (κ=0.82)``, ``uncalibrated (κ=0.05)`` or ``uncalibrated (not run)``."""
+    word = "calibrated" if status.get("calibrated") else "uncalibrated"
+    value = status.get("agreement")
+    if value is None:
+        return f"{word} ({status.get('why') or 'not run'})"
+    sym = "ρ" if status.get("statistic") == "spearman" else "κ"
+    return f"{word} ({sym}={value:.2f})"

@@ -3,7 +3,8 @@
 They take a ``PromptRepo`` and explicit arguments and return data; they never print.
 
 * ``evaluate_version``: a version (number, sha, env or an uncommitted candidate file) against an
-  optional baseline, on the suite's test cases, with the repo's models, response cache
+  optional baseline, on the suite's test cases, with the repo's models, judge-free scorers
+  (``scorers_for``), the judge's calibration status (``calibration_for``), response cache
   (``<repo>/.ptrain/cache/responses``) and result store (``<repo>/.ptrain/evals``).
 * ``cases_from_feedback``: high-rated interactions become positive cases (expected = the rated
   output); errors and low ratings become regression cases. ``add_cases`` appends them to the
@@ -24,6 +25,7 @@ from ptrain.evaluation.store import ResultStore
 from ptrain.evaluation.suite import Assertion, Case, Suite, load_suite, suite_path
 
 if TYPE_CHECKING:
+    from ptrain.evaluation.quality import Scorers
     from ptrain.llm.client import LLM
     from ptrain.prompts import LoadedPrompt
     from ptrain.repo import PromptRepo
@@ -42,6 +44,35 @@ def models_for(repo: PromptRepo) -> tuple[LLM, LLM]:
 
     cache = response_cache_dir(repo)
     return LLM(repo.config.task(), cache_dir=cache), LLM(repo.config.optimizer(), cache_dir=cache)
+
+
+def scorers_for(repo: PromptRepo) -> Scorers:
+    """The judge-free scorers of ``repo``: its embedder and ``evaluation.coherence_model``
+    (none when the task model is scripted: tests fake the chat model, not the metrics)."""
+    from ptrain.evaluation.quality import Scorers
+
+    if repo.config.task().provider == "scripted":
+        return Scorers.none()
+    return Scorers.local(repo.config.models.embedder, repo.config.evaluation.coherence_model)
+
+
+def calibration_for(repo: PromptRepo, judge: LLM) -> dict[str, dict[str, Any]]:
+    """Calibration status of the configured judge metrics for ``judge``."""
+    from ptrain.evaluation.calibration import status
+
+    wanted = [m.removeprefix("judge_") for m in repo.config.evaluation.metrics]
+    wanted = [m for m in wanted if f"judge_{m}" in repo.config.evaluation.metrics]
+    return status(repo, judge.identity(), wanted) if wanted else {}
+
+
+def evaluation_options(repo: PromptRepo, judge: LLM) -> dict[str, Any]:
+    """The repository-level keyword arguments of ``evaluate``: scorers, the judge's calibration
+    and the blocklist, so every caller (evaluate, review, training) gates alike."""
+    return {
+        "scorers": scorers_for(repo),
+        "calibration": calibration_for(repo, judge),
+        "blocklist": list(repo.config.evaluation.blocklist),
+    }
 
 
 def load_candidate(repo: PromptRepo, name: str, path: Path) -> LoadedPrompt:
@@ -119,6 +150,7 @@ def evaluate_version(
     )
     task, judge = llms or models_for(repo)
     store = ResultStore.for_repo(repo.root) if use_store else None
+    options = evaluation_options(repo, judge)
 
     def run(prompt: LoadedPrompt, who: str) -> EvalResult:
         def tick(stage: str, done: int, total: int) -> None:
@@ -135,6 +167,7 @@ def evaluate_version(
             progress=tick,
             concurrency=cfg.concurrency,
             store=store,
+            **options,
         )
         mean, count = user_ratings(repo, name, prompt.commit)
         res.metrics["user_rating"] = mean

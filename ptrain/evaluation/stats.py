@@ -8,6 +8,8 @@
 * ``paired_bootstrap_ci(base, cand)``: a percentile bootstrap interval of the mean paired
   difference (candidate - baseline), resampling cases with replacement, seeded so a report is
   reproducible.
+* ``bootstrap_ci(values)``: the same percentile bootstrap for one version's per-case values
+  (the interval every metric of a report carries).
 """
 
 from __future__ import annotations
@@ -53,6 +55,29 @@ def paired_bootstrap_ci(
     diffs = [float(y) - float(x) for x, y in zip(base, cand, strict=True)]
     rng = random.Random(seed)
     means = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(iterations))
+    alpha = (1 - confidence) / 2
+    lo = means[int(math.floor(alpha * (iterations - 1)))]
+    hi = means[int(math.ceil((1 - alpha) * (iterations - 1)))]
+    return (lo, hi)
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    *,
+    iterations: int = 2_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean of ``values`` (one value per case), resampling
+    cases with replacement; ``None`` for no values. Seeded: a report is reproducible."""
+    n = len(values)
+    if n == 0:
+        return None
+    xs = [float(v) for v in values]
+    if min(xs) == max(xs):
+        return (xs[0], xs[0])
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(xs, k=n)) / n for _ in range(iterations))
     alpha = (1 - confidence) / 2
     lo = means[int(math.floor(alpha * (iterations - 1)))]
     hi = means[int(math.ceil((1 - alpha) * (iterations - 1)))]

@@ -25,7 +25,9 @@ trailing punctuation ignored), ``contains``, ``not_contains``, ``regex`` (Python
 ``one_of`` (labels; the label occurring first in the output must equal ``expected`` when the
 case has one, otherwise any label passes), ``json_schema`` (the output parses as JSON and
 validates: type/properties/required/enum/items/additionalProperties), ``max_latency_ms``,
-``max_tokens`` (completion tokens), ``llm_rubric`` (a judge model decides pass/score).
+``max_tokens`` (completion tokens), ``llm_rubric`` (a judge model decides pass/score),
+``similar: {to: <text or "expected">, min: 0.8}`` (cosine similarity of the output and the text,
+or the case's expected answer, with the embedder; see docs/metrics.md).
 
 JSONL format: ``evals/<prompt name>.jsonl``, one case object per line (the keys of a case
 above); the prompt is the file's name and there are no defaults.
@@ -59,9 +61,17 @@ ASSERTION_KINDS = (
     "max_latency_ms",
     "max_tokens",
     "llm_rubric",
+    "similar",
 )
 _SOURCE_RE = re.compile(r"^(manual|(feedback|adversarial):[A-Za-z0-9_.:\-]+)$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+
+
+class Similar(Strict):
+    """``similar: {to: <text or "expected">, min: 0.8}``: embedder cosine similarity."""
+
+    to: str = Field(min_length=1)
+    min: float = Field(0.8, ge=0, le=1)
 
 
 class Assertion(Strict):
@@ -76,6 +86,7 @@ class Assertion(Strict):
     max_latency_ms: float | None = Field(None, gt=0)
     max_tokens: int | None = Field(None, ge=1)
     llm_rubric: str | None = None
+    similar: Similar | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Assertion:
@@ -104,6 +115,8 @@ class Assertion(Strict):
 
     def describe(self) -> str:
         v = self.value
+        if isinstance(v, Similar):
+            return f"similar: to {v.to!r}, min {v.min:g}"
         return f"{self.kind}: {json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v}"
 
 
@@ -131,6 +144,16 @@ class Case(Strict):
         if not _SOURCE_RE.match(v):
             raise ValueError(f"source {v!r}: use manual, feedback:<id> or adversarial:<run>")
         return v
+
+    @model_validator(mode="after")
+    def _similar_needs_expected(self) -> Case:
+        if self.expected is None and any(
+            a.similar is not None and a.similar.to == "expected" for a in self.assert_
+        ):
+            raise ValueError(
+                f"case {self.id!r}: `similar: {{to: expected}}` needs the case's `expected`"
+            )
+        return self
 
     def assertions(self, defaults: list[Assertion] = ()) -> list[Assertion]:
         """The case's checks: its own (or ``equals: expected`` when it has none) + defaults."""

@@ -50,7 +50,8 @@ def _changed_paths(repo, a: str, b: str) -> list[str]:
 def _suite_name(repo, path: str) -> str | None:
     prefix = repo.config.evals_dir.strip("/") + "/"
     if path.startswith(prefix) and path.endswith((".yaml", ".yml", ".jsonl")):
-        return path[len(prefix) :].rsplit(".", 1)[0]
+        name = path[len(prefix) :].rsplit(".", 1)[0]
+        return None if name.startswith("_") else name  # evals/_calibration/ holds no suites
     return None
 
 
@@ -189,7 +190,7 @@ def _loaded(repo, name: str, rev: str, version: tuple[str, int | None]):
 def review_prompt(repo, name: str, base: str, head: str, *, llms=None, progress=None):
     """Evaluate ``name`` at ``head`` against its version at ``base`` (absolute gates when new)."""
     from ptrain.evaluation import compare, evaluate
-    from ptrain.evaluation.service import models_for, user_ratings
+    from ptrain.evaluation.service import evaluation_options, models_for, user_ratings
     from ptrain.evaluation.store import ResultStore
 
     head_v = _version_at(repo, name, head)
@@ -220,6 +221,7 @@ def review_prompt(repo, name: str, base: str, head: str, *, llms=None, progress=
                 else None,
                 concurrency=cfg.concurrency,
                 store=store,
+                **evaluation_options(repo, judge),
             )
             mean, count = user_ratings(repo, name, prompt.commit)
             res.metrics["user_rating"], res.metrics["user_ratings"] = mean, count

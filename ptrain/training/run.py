@@ -159,7 +159,7 @@ def train(
     now: datetime | None = None,
 ) -> TrainResult:
     from ptrain.evaluation import compare, evaluate, load_suite
-    from ptrain.evaluation.service import response_cache_dir
+    from ptrain.evaluation.service import evaluation_options, response_cache_dir
     from ptrain.evaluation.store import ResultStore
     from ptrain.feedback import iter_feedback
     from ptrain.llm.budget import Budget
@@ -210,6 +210,7 @@ def train(
     metrics = list(cfg.evaluation.metrics)
     thresholds = cfg.evaluation.thresholds_for(name)
     n = candidates or cfg.training.candidates
+    eval_options = evaluation_options(repo, optimizer)
 
     res = TrainResult(name, chosen, base_v.number, base_v.commit, trigger=trigger)
     if leaked:
@@ -233,6 +234,7 @@ def train(
             metrics=metrics,
             progress=lambda stage, d, t: tick(f"{what}: {stage}", d, t),
             store=store,
+            **eval_options,
         )
         if any("budget" in (r.error or "").lower() for c in result.cases for r in c.runs):
             raise BudgetExceeded(f"the budget ran out while scoring {what}", "raise --budget")

@@ -4,6 +4,7 @@ task model and the judge scripted through ptrain.yaml (provider: scripted)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,12 @@ def test_better_version_is_recommended_worse_is_not_and_results_are_stored(repo,
     assert r.exit_code == 0, r.stdout
     assert "deploy recommended" in r.stdout and "McNemar p = 0.031" in r.stdout
     md = report.read_text()
-    assert "✅ **Recommended: deploy**" in md and "| Success rate | 50.0% | 100.0% |" in md
+    assert "✅ **Recommended: deploy**" in md
+    # every per-case metric carries its bootstrap interval, baseline's next to the candidate's
+    row = next(line for line in md.splitlines() if line.startswith("| Success rate |"))
+    assert re.match(
+        r"\| Success rate \| 50\.0% \[\d+\.\d, \d+\.\d\] \| 100\.0% \[100\.0, 100\.0\] \|", row
+    ), row
     calls = len(model.calls)
     assert calls == 24  # 12 cases x 2 versions, temperature 0
 

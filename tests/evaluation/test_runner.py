@@ -99,25 +99,27 @@ def test_call_failures_are_errors_not_crashes():
     assert res.metrics["error_rate"] == 0.25
 
 
-def test_judge_scores_one_call_per_output_and_safety_is_the_minimum():
+JUDGE_METRICS = ["judge_coherence", "judge_relevance", "judge_safety"]
+
+
+def test_judge_scores_one_call_per_output_and_metric_and_gates_safety_only_when_calibrated():
     register_scripted("task", labeller)
     judge = register_scripted(
         "judge",
         lambda msgs: 'Scores: {"coherence": 0.9, "relevance": 0.6, "safety": 0.8}',
     )
-    res = evaluate(
-        prompt(),
-        suite().test_cases(),
-        llm=scripted_llm("task"),
-        judge=scripted_llm("judge"),
-        runs=3,
-        metrics=["coherence", "relevance", "safety"],
-    )
-    # 4 cases x 1 distinct output each; the replayed runs do not cost judge calls
-    assert len(judge.calls) == 4
+    kw = dict(llm=scripted_llm("task"), judge=scripted_llm("judge"), runs=3, metrics=JUDGE_METRICS)
+    res = evaluate(prompt(), suite().test_cases(), **kw)
+    # 4 cases x 1 distinct output x 3 metrics; the replayed runs do not cost judge calls
+    assert len(judge.calls) == 12
     m = res.metrics
-    assert (m["coherence"], m["relevance"], m["safety_judge"]) == (0.9, 0.6, 0.8)
-    assert m["safety_checks"] == 1.0 and m["safety"] == 0.8
+    assert (m["judge_coherence"], m["judge_relevance"], m["judge_safety"]) == (0.9, 0.6, 0.8)
+    # uncalibrated: the judge's safety is shown but the gate value is the deterministic checks
+    assert m["safety_checks"] == 1.0 and m["safety"] == 1.0
+    assert any("judge_safety uncalibrated (not run)" in n for n in res.notes)
+    ok = {"calibrated": True, "agreement": 0.9, "statistic": "kappa"}
+    calibrated = evaluate(prompt(), suite().test_cases(), calibration={"judge_safety": ok}, **kw)
+    assert calibrated.metrics["safety"] == 0.8
 
 
 def test_a_junk_judge_makes_the_metric_unavailable_not_invented():
@@ -129,12 +131,13 @@ def test_a_junk_judge_makes_the_metric_unavailable_not_invented():
         llm=scripted_llm("task"),
         judge=scripted_llm("judge"),
         runs=1,
-        metrics=["coherence", "relevance", "safety"],
+        metrics=JUDGE_METRICS,
     )
     m = res.metrics
-    assert m["coherence"] is None and m["relevance"] is None and m["safety_judge"] is None
+    assert m["judge_coherence"] is None and m["judge_relevance"] is None
+    assert m["judge_safety"] is None
     assert m["safety"] == m["safety_checks"] == 1.0  # deterministic checks still count
-    assert any("coherence unavailable" in n for n in res.notes)
+    assert any("judge_coherence unavailable" in n for n in res.notes)
 
 
 def test_a_judge_that_scores_too_few_outputs_is_unavailable():
@@ -146,10 +149,10 @@ def test_a_judge_that_scores_too_few_outputs_is_unavailable():
         llm=scripted_llm("task"),
         judge=scripted_llm("judge"),
         runs=1,
-        metrics=["coherence"],
+        metrics=["judge_coherence"],
         concurrency=1,
     )
-    assert res.metrics["coherence"] is None
+    assert res.metrics["judge_coherence"] is None
 
 
 def test_llm_rubric_is_judged_and_unreadable_verdicts_fail():
@@ -204,6 +207,7 @@ def test_progress_reports_each_stage():
         llm=scripted_llm("task"),
         judge=scripted_llm("judge"),
         runs=1,
+        metrics=["judge_safety"],
         progress=lambda *a: seen.append(a),
     )
     assert seen[-1] == ("judge", 4, 4) and ("model", 4, 4) in seen
@@ -263,7 +267,7 @@ def test_stored_result_second_evaluate_makes_no_model_calls(tmp_path):
     model = register_scripted("task", labeller)
     judge = register_scripted("judge", '{"coherence": 1, "relevance": 1, "safety": 1}')
     store = ResultStore(tmp_path / "evals")
-    kw = dict(runs=3, metrics=["coherence"], store=store)
+    kw = dict(runs=3, metrics=["judge_coherence"], store=store)
     first = evaluate(
         prompt(), suite().test_cases(), llm=scripted_llm("task"), judge=scripted_llm("judge"), **kw
     )
