@@ -60,7 +60,7 @@ def eval_matrix(repo: PromptRepo, name: str, cases: str | None = None) -> dict[s
         pick = chosen[0]
     else:
         pick = max(sets, key=lambda h: sets[h]["results"], default="")
-    results = [d for d in results if str(d.get("cases_hash", "")) == pick]
+    results = _newest_per_prompt([d for d in results if str(d.get("cases_hash", "")) == pick])
     results.sort(
         key=lambda d: (d.get("version") is None, d.get("version") or 0, d.get("created", ""))
     )
@@ -85,6 +85,19 @@ def eval_matrix(repo: PromptRepo, name: str, cases: str | None = None) -> dict[s
         "columns": columns,
         "rows": [rows[c] for c in order],
     }
+
+
+def _newest_per_prompt(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One column per prompt text and model: re-runs with other scorer settings (a stored result
+    is keyed by those too) show only the newest (``results`` come newest first)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for d in results:
+        ident = (str(d.get("prompt_hash", "")), str((d.get("model") or {}).get("model")))
+        if ident not in seen:
+            seen.add(ident)
+            out.append(d)
+    return out
 
 
 def _column(d: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MODEL_CACHE
 from tests.ui import builder
 
 
@@ -26,6 +27,7 @@ def _ui_template(tmp_path_factory):
             mp.setenv(f"GIT_{key}_EMAIL", "ann@acme.example")
         mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
         mp.setenv("HOME", str(root.parent))
+        mp.setenv("PTRAIN_CACHE_DIR", MODEL_CACHE)  # the embedder scores relevance
         (root.parent / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
         builder.build(root)
     return root
