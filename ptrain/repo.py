@@ -358,7 +358,7 @@ class PromptRepo:
         the unit's sticky variant instead (``.variant`` set; see :mod:`ptrain.ab.model`).
         ``env`` defaults to the first env of ptrain.yaml; there is no fallback to the latest.
         """
-        env = env or self.default_env
+        env = self.default_env if env is None else env
         if unit_id is not None and version is None:
             # A/B: the experiment's model module picks the unit's sticky variant (no cycle:
             # ptrain.ab.model depends on nothing above storage and the prompt format)
@@ -447,11 +447,11 @@ class PromptRepo:
     def deploy(
         self, name: str, version: str | int, env: str | None = None, reason: str = ""
     ) -> DeployRecord:
-        env = self.check_env(env or self.default_env)
+        env = self.check_env(self.default_env if env is None else env)
         return deploys.deploy(self, name, version, env, reason)
 
     def rollback(self, name: str, env: str | None = None, reason: str = "") -> DeployRecord:
-        return deploys.rollback(self, name, self.check_env(env or self.default_env), reason)
+        return deploys.rollback(self, name, self.check_env(self.default_env if env is None else env), reason)
 
     # -- feedback ---------------------------------------------------------------------------
     def record_feedback(
@@ -505,7 +505,7 @@ class PromptRepo:
     # -- export and validation (ptrain.authoring) ----------------------------------------------
     def export(self, dest: Path, env: str | None = None, fmt: str = "yaml") -> list[Path]:
         """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""
-        return authoring.export(self, dest, self.check_env(env or self.default_env), fmt)
+        return authoring.export(self, dest, self.check_env(self.default_env if env is None else env), fmt)
 
     def validate_files(self, paths: list[Path] | None = None) -> list[str]:
         return validate_paths(

@@ -31,7 +31,7 @@ def _which(repo, v, version: str | None, env: str | None) -> str:
     """Where a version came from, for output: the rule's choice is never silent."""
     if version is not None:
         return ""
-    env = env or repo.default_env
+    env = repo.default_env if env is None else env
     return f"deployed to {env}" if env in v.envs else f"latest; not deployed to {env}"
 
 
