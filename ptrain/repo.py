@@ -451,7 +451,9 @@ class PromptRepo:
         return deploys.deploy(self, name, version, env, reason)
 
     def rollback(self, name: str, env: str | None = None, reason: str = "") -> DeployRecord:
-        return deploys.rollback(self, name, self.check_env(self.default_env if env is None else env), reason)
+        return deploys.rollback(
+            self, name, self.check_env(self.default_env if env is None else env), reason
+        )
 
     # -- feedback ---------------------------------------------------------------------------
     def record_feedback(
@@ -505,7 +507,9 @@ class PromptRepo:
     # -- export and validation (ptrain.authoring) ----------------------------------------------
     def export(self, dest: Path, env: str | None = None, fmt: str = "yaml") -> list[Path]:
         """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""
-        return authoring.export(self, dest, self.check_env(self.default_env if env is None else env), fmt)
+        return authoring.export(
+            self, dest, self.check_env(self.default_env if env is None else env), fmt
+        )
 
     def validate_files(self, paths: list[Path] | None = None) -> list[str]:
         return validate_paths(

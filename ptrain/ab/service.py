@@ -45,9 +45,10 @@ if TYPE_CHECKING:
     from ptrain.repo import DeployRecord, PromptRepo, Version
 
 
-def current(repo: PromptRepo, name: str, env: str = "production") -> Experiment | None:
-    """The experiment (running or stopped) recorded for ``name`` in ``env``, or None."""
-    repo.check_env(env)
+def current(repo: PromptRepo, name: str, env: str | None = None) -> Experiment | None:
+    """The experiment (running or stopped) recorded for ``name`` in ``env`` (default: the first
+    env of ptrain.yaml), or None."""
+    env = repo.check_env(repo.default_env if env is None else env)
     return read_experiment(repo.git, name, env)
 
 
@@ -114,7 +115,7 @@ def start(
     variants: list[str],
     *,
     split: str | None = None,
-    env: str = "production",
+    env: str | None = None,
     reason: str = "",
     metric: str = "success",
     mde: float = 0.05,
@@ -122,7 +123,7 @@ def start(
 ) -> Experiment:
     """Record a running experiment for (name, env). Variants are ``NAME=VERSION`` strings; the
     first is the control. Refuses while one is running; nothing is written on any error."""
-    repo.check_env(env)
+    env = repo.check_env(repo.default_env if env is None else env)
     _check_plan(metric, mde, alpha)
     arms = _parse_variants(repo, name, variants)
     weights = parse_split(split, len(arms))
@@ -210,12 +211,13 @@ def stop(
     repo: PromptRepo,
     name: str,
     *,
-    env: str = "production",
+    env: str | None = None,
     winner: str | None = None,
     reason: str = "",
 ) -> StopResult:
     """End the running experiment; with ``winner``, deploy that variant as a normal deploy (so
     ``prompt rollback`` undoes it). If the deploy fails the experiment is left running."""
+    env = repo.default_env if env is None else env
     old = _require(repo, name, env)
     if old.status != "running":
         raise PtrainError(
@@ -321,9 +323,10 @@ class Status:
         }
 
 
-def status(repo: PromptRepo, name: str, *, env: str = "production") -> Status:
+def status(repo: PromptRepo, name: str, *, env: str | None = None) -> Status:
     """Per variant: records, success rate (Wilson 95%), mean rating, P(best) and outcomes so
     far against the planned sample size, under the pre-registered metric."""
+    env = repo.default_env if env is None else env
     exp = _require(repo, name, env)
     recs = collect(repo, exp)
     return Status(exp, arms_with_prob_best(exp.variants, recs, _outcomes(recs, exp.metric)))
@@ -351,9 +354,10 @@ class Report:
 
 
 def report(
-    repo: PromptRepo, name: str, *, env: str = "production", metric: str | None = None
+    repo: PromptRepo, name: str, *, env: str | None = None, metric: str | None = None
 ) -> Report:
     """Per-variant rates with intervals, P(best), interim tests and the pre-registered verdict."""
+    env = repo.default_env if env is None else env
     exp = _require(repo, name, env)
     metric = metric or exp.metric
     if metric not in METRICS:

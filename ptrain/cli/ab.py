@@ -15,7 +15,12 @@ from ptrain.storage.yamlio import atomic_write
 
 app = typer.Typer(no_args_is_help=True)
 
-ENV = typer.Option("production", "--env", "-e", help="Environment the experiment runs in.")
+ENV = typer.Option(
+    None,
+    "--env",
+    "-e",
+    help="Environment the experiment runs in (default: the first in ptrain.yaml).",
+)
 
 
 @app.command()
@@ -28,7 +33,7 @@ def start(
         help="NAME=VERSION (number, sha or git rev); repeat; the first is the control.",
     ),
     split: str = typer.Option(None, "--split", help="Percentages per variant, e.g. 50/50."),
-    env: str = ENV,
+    env: str | None = ENV,
     reason: str = typer.Option("", "--reason", "-m", help="Why (kept in the experiment tag)."),
     metric: str = typer.Option("success", "--metric", help="success, calls or rating."),
     mde: float = typer.Option(
@@ -53,11 +58,11 @@ def start(
         emit_json(exp.to_dict())
         return
     arms = ", ".join(f"{v.name}={v.label()} ({v.weight}%)" for v in exp.variants)
-    info(f"Started A/B {exp.id} for {name} in {env}: {arms}")
+    info(f"Started A/B {exp.id} for {name} in {exp.env}: {arms}")
     info(
         f"Verdict after {exp.sample_size} {exp.metric} outcomes per variant "
         f"(baseline {exp.baseline:.3f}, MDE {exp.mde}, alpha {exp.alpha}); "
-        f"tag ptrain-ab/{name}@{env}"
+        f"tag ptrain-ab/{name}@{exp.env}"
     )
 
 
@@ -71,7 +76,7 @@ def _headline(exp: ab.Experiment) -> str:
 
 
 @app.command()
-def status(name: str, env: str = ENV, json_out: bool = JSON) -> None:
+def status(name: str, env: str | None = ENV, json_out: bool = JSON) -> None:
     """Per variant: success rate (Wilson 95%), mean rating, P(best), outcomes and how many are
     still needed for the verdict."""
     st = ab.status(open_repo(), name, env=env)
@@ -98,14 +103,14 @@ def status(name: str, env: str = ENV, json_out: bool = JSON) -> None:
     info(
         f"Metric {exp.metric}: {ab.METRICS[exp.metric]}. P(best) is for information; the "
         f"verdict is taken at {exp.sample_size} outcomes per variant: "
-        f"`ptrain ab report {name} --env {env}`."
+        f"`ptrain ab report {name} --env {exp.env}`."
     )
 
 
 @app.command()
 def report(
     name: str,
-    env: str = ENV,
+    env: str | None = ENV,
     metric: str = typer.Option(
         None, "--metric", help="success, calls or rating (default: the pre-registered one)."
     ),
@@ -172,7 +177,7 @@ def stop(
     winner: str = typer.Option(
         None, "--winner", "-w", help="Variant to deploy; omit to stop and keep the current deploy."
     ),
-    env: str = ENV,
+    env: str | None = ENV,
     reason: str = typer.Option("", "--reason", "-m", help="Why (kept in tag and deploy record)."),
     json_out: bool = JSON,
 ) -> None:
@@ -182,9 +187,9 @@ def stop(
         emit_json(res.to_dict())
         return
     exp = res.experiment
-    info(f"Stopped A/B {exp.id} of {name} in {env}")
+    info(f"Stopped A/B {exp.id} of {name} in {exp.env}")
     if res.deploy is not None:
         d = res.deploy
-        info(f"Deployed winner {exp.winner} (v{d.to_version}) to {env}; record {d.tag}")
+        info(f"Deployed winner {exp.winner} (v{d.to_version}) to {exp.env}; record {d.tag}")
     elif exp.winner:
-        info(f"Winner {exp.winner} is already what {env} runs; no deploy needed")
+        info(f"Winner {exp.winner} is already what {exp.env} runs; no deploy needed")

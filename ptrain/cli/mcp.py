@@ -11,8 +11,11 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command()
 def serve(
-    env: str = typer.Option(
-        "production", "--env", "-e", help="Environment whose deploys to serve."
+    env: str | None = typer.Option(
+        None,
+        "--env",
+        "-e",
+        help="Environment whose deploys to serve (default: the first in ptrain.yaml).",
     ),
     transport: str = typer.Option("stdio", "--transport", "-t", help="stdio or http."),
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP: address to bind."),
@@ -43,7 +46,7 @@ def serve(
         from ptrain.cli.output import info
 
         check_listen(host, port)
-        info(f"ptrain mcp: serving {env} at http://{_url_host(host)}:{port}/mcp")
+        info(f"ptrain mcp: serving {catalog.env} at http://{_url_host(host)}:{port}/mcp")
         if host not in ("127.0.0.1", "localhost", "::1"):
             info(f"ptrain mcp: {host} is not loopback: anyone who can reach it can read prompts")
     run(catalog, transport=transport, host=host, port=port, poll=poll)

@@ -93,13 +93,13 @@ class Catalog:
     def __init__(
         self,
         repo: PromptRepo,
-        env: str = "production",
+        env: str | None = None,
         *,
         spool: str | os.PathLike | None = None,
         read_only: bool = False,
     ):
         self.repo = repo
-        self.env = repo.check_env(env)
+        self.env = repo.check_env(repo.default_env if env is None else env)
         self.read_only = read_only
         self.spool = Path(spool).resolve() if spool is not None else None
         if not read_only and self.spool is None and repo.git.bare:

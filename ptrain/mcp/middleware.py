@@ -114,7 +114,7 @@ class PromptTrainingMiddleware:
         self,
         repo: str | os.PathLike | PromptRepo = ".",
         *,
-        env: str = "production",
+        env: str | None = None,
         spool: str | os.PathLike | None = None,
         capture_inputs: bool = True,
         on_write_error: Callable[[Exception], None] | None = None,
@@ -123,7 +123,7 @@ class PromptTrainingMiddleware:
         from ptrain.repo import PromptRepo
 
         self.repo = repo if isinstance(repo, PromptRepo) else PromptRepo(repo)
-        self.env = self.repo.check_env(env)
+        self.env = self.repo.check_env(self.repo.default_env if env is None else env)
         if spool is None and self.repo.git.bare:
             raise PtrainError(
                 f"{self.repo.root} is a bare repository: feedback has no work tree to go to",
