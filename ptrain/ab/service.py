@@ -172,11 +172,8 @@ def _anchor(repo: PromptRepo, exp: Experiment, old: Experiment | None) -> str:
         if anchor is not None:
             return anchor
     parents = list(dict.fromkeys(v.commit for v in exp.variants))
-    args = ["commit-tree", f"{parents[0]}^{{tree}}"]
-    for p in parents:
-        args += ["-p", p]
     msg = f"ptrain ab anchor {exp.prompt}@{exp.env} {exp.id}\n\nKeeps the A/B variants reachable."
-    return repo.git.out(*args, "-m", msg).strip()
+    return repo.git.commit_tree(f"{parents[0]}^{{tree}}", parents, msg)
 
 
 def _write(repo: PromptRepo, exp: Experiment, old: Experiment | None, action: str) -> None:

@@ -112,8 +112,8 @@ class Catalog:
     # -- change detection ---------------------------------------------------------------------
     def fingerprint(self) -> str:
         """Every deploy and A/B tag with its value, from one ``git for-each-ref``."""
-        return self.repo.git.out(
-            "for-each-ref", "--format=%(refname) %(objectname)", DEPLOY_TAG_PREFIX, AB_TAG_PREFIX
+        return "\n".join(
+            self.repo.git.refs(DEPLOY_TAG_PREFIX, AB_TAG_PREFIX, fmt="%(refname) %(objectname)")
         )
 
     # -- listing ------------------------------------------------------------------------------
