@@ -13,52 +13,17 @@ from pathlib import Path
 
 import typer
 
-from ptrain.cli.output import console, emit_json, err_console, info, table
+from ptrain.cli.common import GATE_FAILED, JSON, stage_progress
+from ptrain.cli.output import console, emit_json, info, table
 
 app = typer.Typer(no_args_is_help=True)
 evals_app = typer.Typer(no_args_is_help=True)
-
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
-GATE_FAILED = 3
 
 
 def _candidate_path(v: str | None) -> Path | None:
     if v and v.endswith((".yaml", ".yml")) and Path(v).is_file():
         return Path(v)
     return None
-
-
-class _Bars:
-    """A rich progress bar per stage, on stderr, only when stderr is a terminal."""
-
-    def __init__(self) -> None:
-        self.progress = None
-        self.tasks: dict[str, int] = {}
-        if err_console().is_terminal:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            self.progress = Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err_console(),
-                transient=True,
-            )
-
-    def __enter__(self):
-        if self.progress is not None:
-            self.progress.start()
-        return self.update if self.progress is not None else None
-
-    def __exit__(self, *exc) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-    def update(self, stage: str, done: int, total: int) -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=total)
-        self.progress.update(self.tasks[stage], completed=done, total=total)
 
 
 @app.command("version")
@@ -88,7 +53,7 @@ def version_cmd(
     from ptrain.evaluation.service import evaluate_version
 
     candidate = _candidate_path(v)
-    with _Bars() as progress:
+    with stage_progress() as progress:
         result = evaluate_version(
             open_repo(),
             name,

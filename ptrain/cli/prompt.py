@@ -7,13 +7,13 @@ from pathlib import Path
 
 import typer
 
+from ptrain.cli.common import JSON
 from ptrain.cli.output import console, emit_json, info, table
 from ptrain.cli.state import open_repo
 from ptrain.errors import PtrainError
 
 app = typer.Typer(no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 # The one rule for a command given no version (README, "Which version a command uses").
 VERSION = typer.Option(
     None,

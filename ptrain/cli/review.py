@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import typer
 
+from ptrain.cli.common import JSON
 from ptrain.cli.output import console, emit_json, err_console, info
 from ptrain.cli.state import open_repo
-
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
 def register(app: typer.Typer) -> None:
