@@ -123,11 +123,14 @@ class CalibrationConfig(Strict):
     min_agreement: float = Field(0.6, ge=-1, le=1)
 
 
+DEFAULT_METRICS: tuple[MetricName, ...] = ("coherence", "relevance", "safety")
+
+
 class EvaluationConfig(Strict):
     test_runs: int = Field(3, ge=1)
     # coherence, relevance, safety: measured without a judge (embedded model log-likelihood,
     # embedder similarity, deterministic checks); judge_*: the judge's scores, extra signals.
-    metrics: list[MetricName] = Field(default_factory=lambda: ["coherence", "relevance", "safety"])
+    metrics: list[MetricName] = Field(default_factory=lambda: list(DEFAULT_METRICS))
     coherence_model: str = "smollm2-135m"  # the local model whose log-likelihood is coherence
     calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
     deployment_thresholds: Thresholds = Field(default_factory=Thresholds)

@@ -55,6 +55,7 @@ def init(path: Path) -> InitResult:
         git = init_repo(path)
         created = True
     root = git.work_tree
+    assert root is not None  # a bare repository was refused above
     files: dict[str, bytes] = {}
     if not (root / CONFIG_FILE).exists():
         files[CONFIG_FILE] = DEFAULT_CONFIG_YAML.encode()

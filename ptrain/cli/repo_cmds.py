@@ -38,7 +38,7 @@ def init(
         return
     if res.written:
         info(
-            f"Initialised prompt repo in {res.root} ({', '.join(res.written)}; commit {res.commit[:8]})"
+            f"Initialised prompt repo in {res.root} ({', '.join(res.written)}; commit {(res.commit or '')[:8]})"
         )
     else:
         info(f"{res.root} is already a prompt repo; nothing to do")

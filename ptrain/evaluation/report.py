@@ -161,7 +161,7 @@ def render_markdown(
         lines.append("")
         lo, hi = c.ci or (0.0, 0.0)
         lines.append(
-            f"**Significance:** exact McNemar p = {format_p(c.p_value)} over {c.paired_cases} paired "
+            f"**Significance:** exact McNemar p = {format_p(c.p_value) if c.p_value is not None else 'n/a'} over {c.paired_cases} paired "
             f"cases ({c.candidate_only} fixed, {c.baseline_only} broken); paired bootstrap 95% "
             f"CI of the success-rate change [{lo * 100:+.1f}, {hi * 100:+.1f}] pts; "
             f"threshold p < {c.significance}."

@@ -244,7 +244,7 @@ def evaluate(
     max_tokens = _pick(prompt.spec.model.max_tokens, llm.settings.max_tokens)
     model_ident = {**llm.identity(), "temperature": temperature, "max_tokens": max_tokens}
     uses_judge = judge is not None and (bool(judge_metrics) or needs_rubric)
-    judge_ident = judge.identity() if uses_judge else None
+    judge_ident = judge.identity() if uses_judge and judge is not None else None
     p_hash, c_hash = prompt_hash(prompt), cases_hash(cases)
     key = result_key(
         {
@@ -321,7 +321,7 @@ def evaluate(
         progress("scoring", 1, 1)
 
     # 4. the judge: rubric verdicts and judge metrics, one request per distinct output
-    if uses_judge:
+    if uses_judge and judge is not None:
         judge_all(judge, cases, outcomes, judge_metrics, concurrency, progress)
 
     for per_case in outcomes:
@@ -341,16 +341,18 @@ def evaluate(
             notes.append(f"{metric_key} {describe_calibration(st)}: shown, never a gate")
     if temperature == 0 and runs > 1:
         notes.append(f"temperature 0: one call per case stands for all {runs} runs")
+    jd = judge if uses_judge else None
+    other = jd if jd is not None and jd is not llm else None
     spend = {
         "model_calls": model_calls,
-        "judge_calls": (judge.calls_made - j_calls_before) if uses_judge else 0,
+        "judge_calls": (jd.calls_made - j_calls_before) if jd is not None else 0,
         "cache_hits": llm.stats.cache_hits
         - hits_before
-        + ((judge.stats.cache_hits - j_hits_before) if uses_judge and judge is not llm else 0),
+        + ((other.stats.cache_hits - j_hits_before) if other is not None else 0),
         "cost_usd": round(
             llm.stats.dollars
             - dollars_before
-            + ((judge.stats.dollars - j_dollars_before) if uses_judge and judge is not llm else 0),
+            + ((other.stats.dollars - j_dollars_before) if other is not None else 0),
             6,
         ),
     }

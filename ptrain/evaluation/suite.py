@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -155,7 +156,7 @@ class Case(Strict):
             )
         return self
 
-    def assertions(self, defaults: list[Assertion] = ()) -> list[Assertion]:
+    def assertions(self, defaults: Sequence[Assertion] = ()) -> list[Assertion]:
         """The case's checks: its own (or ``equals: expected`` when it has none) + defaults."""
         own = list(self.assert_)
         if not own and self.expected is not None:

@@ -33,7 +33,7 @@ import fcntl
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ptrain import faults
@@ -255,7 +255,7 @@ class Git(GitVerbs):
         folder.mkdir(exist_ok=True)
         return folder / f"index.{os.getpid()}.{secrets.token_hex(4)}"
 
-    def tree_with(self, base: str | None, files: dict[str, bytes | None]) -> str:
+    def tree_with(self, base: str | None, files: Mapping[str, bytes | None]) -> str:
         """The tree of ``base`` with ``files`` replaced (None = removed), built in a temporary
         index so the user's staging area is never touched."""
         for leftover in leaked_temp_indexes(self.common_dir, TMP_DIR):  # a crash's; cheap
@@ -295,7 +295,7 @@ class Git(GitVerbs):
 
     def commit_files(
         self,
-        files: dict[str, bytes | None],
+        files: Mapping[str, bytes | None],
         message: str,
         *,
         expect_head: str | None = None,
@@ -413,11 +413,12 @@ class Git(GitVerbs):
             cwd=self.work_tree or self.git_dir,
         )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        stdin, stderr = proc.stdin, proc.stderr
 
         def failed() -> GitError:
             with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()
-            err = proc.stderr.read()
+                stdin.close()
+            err = stderr.read()
             return diagnose(("update-ref",), err, proc.wait() or 1)
 
         try:
