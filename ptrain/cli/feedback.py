@@ -178,15 +178,17 @@ def import_(
         if fmt is not None and fmt not in ("jsonl", "csv"):
             raise PtrainError(f"unknown format {fmt!r}", "use --format jsonl or --format csv")
         report = fb.import_file(root, file, fmt=fmt, defaults=defaults, dry_run=dry_run)
+    failed = report.accepted == 0 and bool(report.rejected)
     if json_out:
         emit_json(report.to_dict())
-    else:
+    elif not failed:
         _render_import(report)
-    if report.accepted == 0 and report.rejected:
-        first = report.rejected[0]
+    if failed:
+        first, n = report.rejected[0], len(report.rejected)
         raise PtrainError(
-            f"no valid records in {report.source}; nothing written (line {first.line}: {first.reason})",
-            "fix the lines listed above and import again",
+            f"no valid records in {report.source}; nothing written ({n} line(s) rejected, "
+            f"first: line {first.line}: {first.reason})",
+            "fix the lines and import again (--json lists every rejected line)",
         )
 
 

@@ -63,11 +63,13 @@ def columns_sql(names: tuple[str, ...] | list[str]) -> str:
     return "{" + ", ".join(f"{n}: '{COLUMNS[n]}'" for n in names) + "}"
 
 
-def read_json_sql(names: tuple[str, ...] | list[str]) -> str:
-    """``read_json`` over the list parameter ``$files`` with the declared columns."""
+def read_json_sql(names: tuple[str, ...] | list[str], max_record_bytes: int = 1 << 20) -> str:
+    """``read_json`` over the list parameter ``$files`` with the declared columns. DuckDB's
+    buffers scale with ``maximum_object_size``: it follows the record size limit."""
+    size = max(16 << 20, max_record_bytes + 4096)
     return (
         f"read_json($files, format = 'newline_delimited', columns = {columns_sql(names)}, "
-        "ignore_errors = true, filename = true, maximum_object_size = 1073741824)"
+        f"ignore_errors = true, filename = true, maximum_object_size = {size})"
     )
 
 
@@ -82,7 +84,7 @@ SELECT f.rel AS shard, f.day AS day, r.prompt AS prompt, r.version AS version, r
        count(r.prompt_tokens) AS pt_n, sum(r.prompt_tokens) AS pt_sum,
        count(r.completion_tokens) AS ct_n, sum(r.completion_tokens) AS ct_sum,
        min(r.ts) AS first_ts, max(r.ts) AS last_ts
-FROM {read_json_sql(SUMMARY_COLUMNS)} r JOIN files f ON r.filename = f.file
+FROM {{read_json}} r JOIN files f ON r.filename = f.file
 {{where}}
 GROUP BY ALL
 """
@@ -98,6 +100,20 @@ def connect() -> Any:
     import duckdb
 
     return duckdb.connect(config={"preserve_insertion_order": False})
+
+
+@contextlib.contextmanager
+def duckdb_errors(what: str) -> Any:
+    """A DuckDB failure (out of memory, a file it cannot read) as one PtrainError line."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        msg = " ".join(str(exc).split("Possible solutions")[0].split())[:300]
+        raise PtrainError(
+            f"{what} failed in DuckDB: {msg}", "see `ptrain doctor`, or retry with --no-cache"
+        ) from None
 
 
 class ParseStats:
@@ -202,7 +218,9 @@ def load_groups(
         params: dict[str, Any] = {"files": names}
         if since:
             params["since"] = since
-        sql = _GROUPS_SQL.replace("{where}", "WHERE r.ts >= $since" if since else "")
+        sql = _GROUPS_SQL.replace("{where}", "WHERE r.ts >= $since" if since else "").replace(
+            "{read_json}", read_json_sql(SUMMARY_COLUMNS, store.config.limits.max_record_bytes)
+        )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
     finally:
         files.close()
@@ -363,7 +381,7 @@ def summarize(
     if hit is not None:
         stats.cached = len(items)
         return Summary(by, hit["rows"], hit["warnings"], stats)
-    with _cache_lock(store):
+    with _cache_lock(store), duckdb_errors("feedback summary"):
         return _summarize_locked(
             store, cache, prompt, items, changed, gone, since_ts, by, key, csig, stats
         )

@@ -139,8 +139,8 @@ def _finish_or_discard(store: Store, stage: Path) -> None:
         staged = stage / "data" / rel
         if staged.exists():
             dest = store.shards / target
-            dest.parent.mkdir(parents=True, exist_ok=True)
             check_inside(store, dest)
+            dest.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staged, dest)
             jsonl.fsync_dir(dest.parent)
             faults.step("import.moving")
@@ -200,9 +200,12 @@ class _Stage:
         self.buf: dict[str, list[bytes]] = {}
         self.size = 0
         self.counts: dict[str, int] = {}
+        self._checked: set[str] = set()
 
     def add(self, rec: Record, line: bytes) -> None:
         rel = f"{rec.prompt}/{rec.day}/{self.writer}-{self.id}.jsonl"
+        if rel not in self.counts:  # refuse a symlinked prompt dir before anything is staged
+            check_inside(self.store, self.store.shards / rel, self._checked)
         self.buf.setdefault(rel, []).append(line)
         self.counts[rel] = self.counts.get(rel, 0) + 1
         self.size += len(line)

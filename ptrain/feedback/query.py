@@ -22,6 +22,7 @@ from ptrain.feedback.analytics import (
     ShardFiles,
     _bad_line_warnings,
     connect,
+    duckdb_errors,
     read_json_sql,
 )
 from ptrain.feedback.store import open_store, shards
@@ -80,7 +81,8 @@ def query(
     try:
         check_sql(con, sql)
         recover(store)
-        warnings = _load(con, store)
+        with duckdb_errors("loading the feedback table"):
+            warnings = _load(con, store)
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         timer = threading.Timer(timeout_s, con.interrupt)
@@ -115,7 +117,7 @@ def _load(con: Any, store: Any) -> list[str]:
         select = ", ".join(f"r.{n}" for n in names)
         con.execute(
             f"CREATE TEMP TABLE loaded AS SELECT {select}, f.rel AS _shard, f.sprompt AS _sprompt, "
-            f"({VALID_SQL}) AS _ok FROM {read_json_sql(names)} r JOIN files f ON r.filename = f.file",
+            f"({VALID_SQL}) AS _ok FROM {read_json_sql(names, store.config.limits.max_record_bytes)} r JOIN files f ON r.filename = f.file",
             {"files": paths},
         )
     finally:

@@ -35,7 +35,7 @@ _SECRETS = [
 ]
 _ASSIGN_RE = re.compile(
     r"(?i)(\b[a-z0-9_\-]*(?:api[_-]?key|secret|token|passwd|password|pwd|credential)[a-z0-9_\-]*"
-    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{6,})"
+    r"[\"']?\s*(?:is\s*)?[:=]\s*[\"']?)([^\s\"',;]{6,})"
 )
 _SECRET_RE = re.compile("|".join(_SECRETS))
 _ENTROPY_CANDIDATE = re.compile(r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9+/_\-]{32,}={0,2}")
