@@ -73,9 +73,15 @@ def read_json_sql(names: tuple[str, ...] | list[str], max_record_bytes: int = 1 
     )
 
 
+# Pass 1 folds 1M rows into a few thousand per-file groups (no join on the big side); pass 2
+# maps files to shards and checks each group's prompt against its shard's, on the small side.
+_ROW_OK = (
+    f"r.schema_version = 1 AND r.ts IS NOT NULL AND r.kind IN ({_KINDS_SQL})"
+    " AND (r.kind <> 'rating' OR r.rating IS NOT NULL)"
+)
 _GROUPS_SQL = f"""
-SELECT f.rel AS shard, f.day AS day, r.prompt AS prompt, r.version AS version, r.env AS env,
-       r.variant AS variant, ({VALID_SQL}) AS ok,
+SELECT r.filename AS file, r.prompt AS prompt, r.version AS version, r.env AS env,
+       r.variant AS variant, coalesce({_ROW_OK}, false) AS ok,
        max(r.version_number) AS version_number, count(*) AS n,
        count_if(r.kind = 'success') AS successes, count_if(r.kind = 'error') AS errors,
        count_if(r.kind = 'metric') AS metrics, count(r.rating) AS ratings,
@@ -84,9 +90,15 @@ SELECT f.rel AS shard, f.day AS day, r.prompt AS prompt, r.version AS version, r
        count(r.prompt_tokens) AS pt_n, sum(r.prompt_tokens) AS pt_sum,
        count(r.completion_tokens) AS ct_n, sum(r.completion_tokens) AS ct_sum,
        min(r.ts) AS first_ts, max(r.ts) AS last_ts
-FROM {{read_json}} r JOIN files f ON r.filename = f.file
+FROM {{read_json}} r
 {{where}}
 GROUP BY ALL
+"""
+_TO_SHARDS_SQL = """
+SELECT f.rel AS shard, f.day AS day, g.prompt, g.version, g.env, g.variant,
+       (g.ok AND g.prompt IS NOT DISTINCT FROM f.sprompt) AS ok,
+       g.* EXCLUDE (file, prompt, version, env, variant, ok)
+FROM raw_groups g JOIN files f ON g.file = f.file
 """
 
 
@@ -221,7 +233,9 @@ def load_groups(
         sql = _GROUPS_SQL.replace("{where}", "WHERE r.ts >= $since" if since else "").replace(
             "{read_json}", read_json_sql(SUMMARY_COLUMNS, store.config.limits.max_record_bytes)
         )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_groups AS {sql}", params)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_TO_SHARDS_SQL}")
+        con.execute("DROP TABLE raw_groups")
     finally:
         files.close()
     warnings = files.warnings
@@ -244,6 +258,7 @@ def _keys(by: str) -> list[str]:
 def summary_rows(con: Any, source: str, by: str) -> list[dict[str, Any]]:
     """The summary of the groups in ``source`` (a table or query), one row per ``by`` key."""
     keys = ", ".join(_keys(by))
+    on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM q.{k}" for k in _keys(by))  # NULL = NULL
     sql = f"""
     WITH g AS ({source}),
     t AS (
@@ -258,8 +273,8 @@ def summary_rows(con: Any, source: str, by: str) -> list[dict[str, Any]]:
     q AS (
       SELECT {keys}, quantile_cont(l, 0.5) AS p50, quantile_cont(l, 0.95) AS p95
       FROM (SELECT {keys}, unnest(lat) AS l FROM g) GROUP BY {keys})
-    SELECT t.*, q.p50, q.p95 FROM t LEFT JOIN q USING ({keys})
-    ORDER BY {", ".join(f"coalesce({k}, '')" for k in _keys(by))}
+    SELECT t.*, q.p50, q.p95 FROM t LEFT JOIN q ON {on}
+    ORDER BY {", ".join(f"coalesce(t.{k}, '')" for k in _keys(by))}
     """
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
