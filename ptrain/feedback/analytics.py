@@ -499,7 +499,7 @@ def _scoped_source(
     parts = []
     warnings: list[str] = []
     day = since_ts[:10] if since_ts else None
-    boundary = [s for s in items if day and s.day == day and since_ts > f"{day}T00:00:00.000Z"]
+    boundary = [s for s in items if since_ts and s.day == day and since_ts > f"{day}T00:00:00.000Z"]
     cond = "shard IN (SELECT shard FROM scope)"
     if day:
         cond += f" AND day >= '{day}'"
@@ -509,6 +509,10 @@ def _scoped_source(
         )
         load_groups(con, store, boundary, "edge", since=since_ts)
         parts.append("SELECT * FROM edge")
+    if store.is_repo and (store.shards / "_compacted.json").exists():
+        warnings.append(
+            "_compacted.json (from an earlier ptrain) is not read: its pruned totals are missing"
+        )
     absorbed = _absorbed(con, store, items)
     if absorbed:
         cond += " AND shard NOT IN (" + ", ".join(f"'{_q(r)}'" for r in absorbed) + ")"

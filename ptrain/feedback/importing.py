@@ -265,7 +265,8 @@ def import_file(
     limits = store.config.limits
     writer = writer or jsonl.writer_id(store.root)
     scan = sources.prescan(src, limits, _salt(fmt, defaults, writer))
-    report = ImportReport(str(src), dry_run=dry_run, import_id=scan.digest[:16])
+    import_id = scan.digest[:16]
+    report = ImportReport(str(src), dry_run=dry_run, import_id=import_id)
     if scan.lines > limits.max_import_records + 1:
         raise PtrainError(
             f"{src} has {scan.lines:,} lines; the import limit is {limits.max_import_records:,} "
@@ -280,7 +281,7 @@ def import_file(
         if report.import_id in _ledger_ids(store):
             report.already_imported = True
             return report
-        stage = _Stage(store, report.import_id, writer)
+        stage = _Stage(store, import_id, writer)
         shutil.rmtree(stage.dir, ignore_errors=True)
         try:
             _stage_records(store, src, fmt, defaults, limits, stage, report)

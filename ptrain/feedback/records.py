@@ -105,7 +105,7 @@ def check_ts_range(ts: str) -> str:
 class Record(Strict):
     """One feedback record (one JSONL line). See docs/feedback-format.md."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     id: str = Field(default_factory=new_id, pattern=r"^[A-Za-z0-9_\-]{8,64}$")
     ts: str = Field(default_factory=now_ts)
     prompt: str
