@@ -185,7 +185,7 @@ def redact(rec: Record, redactor: Any) -> Record:
         v = getattr(rec, name)
         if v is not None:
             new = redactor.value(v)
-            if new != v:
+            if new is not v:
                 update[name] = new
     return rec.model_copy(update=update) if update else rec
 
