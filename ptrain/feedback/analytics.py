@@ -274,23 +274,18 @@ def _keys(by: str) -> list[str]:
 def summary_rows(con: Any, source: str, by: str) -> list[dict[str, Any]]:
     """The summary of the groups in ``source`` (a table or query), one row per ``by`` key."""
     keys = ", ".join(_keys(by))
-    on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM q.{k}" for k in _keys(by))  # NULL = NULL
     sql = f"""
-    WITH g AS ({source}),
-    t AS (
-      SELECT {keys}, max(version_number) AS version_number, sum(n)::BIGINT AS count,
-             sum(successes)::BIGINT AS successes, sum(errors)::BIGINT AS errors,
-             sum(ratings)::BIGINT AS ratings, sum(rating_sum) AS rating_sum,
-             sum(suggestions)::BIGINT AS suggestions, sum(metrics)::BIGINT AS metrics,
-             sum(len(lat))::BIGINT AS latency_samples,
-             sum(pt_n) AS pt_n, sum(pt_sum) AS pt_sum, sum(ct_n) AS ct_n, sum(ct_sum) AS ct_sum,
-             min(first_ts) AS first_ts, max(last_ts) AS last_ts
-      FROM g GROUP BY {keys}),
-    q AS (
-      SELECT {keys}, quantile_cont(l, 0.5) AS p50, quantile_cont(l, 0.95) AS p95
-      FROM (SELECT {keys}, unnest(lat) AS l FROM g) GROUP BY {keys})
-    SELECT t.*, q.p50, q.p95 FROM t LEFT JOIN q ON {on}
-    ORDER BY {", ".join(f"coalesce(t.{k}, '')" for k in _keys(by))}
+    WITH g AS ({source})
+    SELECT {keys}, max(version_number) AS version_number, sum(n)::BIGINT AS count,
+           sum(successes)::BIGINT AS successes, sum(errors)::BIGINT AS errors,
+           sum(ratings)::BIGINT AS ratings, sum(rating_sum) AS rating_sum,
+           sum(suggestions)::BIGINT AS suggestions, sum(metrics)::BIGINT AS metrics,
+           sum(len(lat))::BIGINT AS latency_samples,
+           sum(pt_n) AS pt_n, sum(pt_sum) AS pt_sum, sum(ct_n) AS ct_n, sum(ct_sum) AS ct_sum,
+           min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+           list_aggregate(flatten(list(lat)), 'quantile_cont', [0.5, 0.95]) AS q
+    FROM g GROUP BY {keys}
+    ORDER BY {", ".join(f"coalesce({k}, '')" for k in _keys(by))}
     """
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
@@ -308,7 +303,7 @@ def _row(t: dict[str, Any], by: str) -> dict[str, Any]:
         key["version"], key["version_number"] = t["version"], t["version_number"]
     elif by != "prompt":
         key[by] = t[by]
-    p50, p95 = t["p50"], t["p95"]
+    p50, p95 = t["q"] or (None, None)
     return {
         **key,
         "count": t["count"],
@@ -464,7 +459,7 @@ def _summarize_locked(
             if cache.enabled:
                 tmp = cache.groups_path.with_suffix(f".{os.getpid()}.tmp")
                 cache.groups_path.parent.mkdir(parents=True, exist_ok=True)
-                con.execute(f"COPY cached TO '{_q(tmp)}' (FORMAT parquet)")
+                con.execute(f"COPY cached TO '{_q(tmp)}' (FORMAT parquet, COMPRESSION lz4_raw)")
                 os.replace(tmp, cache.groups_path)
         cache.doc["compacted"] = csig
         results = cache.doc["results"]
