@@ -2,7 +2,8 @@
 
 Modules: ``records`` (the record model), ``store`` (shard layout, locked appends, redaction on
 write), ``importing`` (JSONL/CSV and spool imports, all or nothing), ``reading`` (records back as
-dicts), ``analytics`` and ``query`` (summaries and SQL on DuckDB), ``retention`` (prune),
+dicts), ``shardscan`` (shards into DuckDB), ``analytics`` and ``query`` (summaries and SQL),
+``retention`` (prune),
 ``commit`` (one git commit for new feedback), ``redact`` and ``settings``.
 
 The public names below are loaded on first use, so ``import ptrain.feedback`` costs nothing and

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptrain.errors import PtrainError
-from ptrain.feedback.analytics import (
+from ptrain.feedback.shardscan import (
     COLUMNS,
     VALID_SQL,
     ShardFiles,

@@ -16,7 +16,8 @@ from typing import Any
 
 from ptrain import faults
 from ptrain.errors import PtrainError
-from ptrain.feedback.analytics import COMPACTED_FILE, _q, connect, crc_of, load_groups
+from ptrain.feedback.analytics import COMPACTED_FILE, _q, crc_of
+from ptrain.feedback.shardscan import connect, load_groups
 from ptrain.feedback.store import open_store, shards
 from ptrain.storage import jsonl
 
