@@ -36,6 +36,26 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def check_variables(name: str, declared: list[str], given: dict[str, str]) -> None:
+    """Unknown names first (a typo also makes the real one missing): one error that says both."""
+    from ptrain.suggest import closest
+
+    unknown = [k for k in given if k not in declared]
+    missing = [v for v in declared if v not in given]
+    if unknown:
+        guess = closest(unknown[0], missing or declared)
+        raise PtrainError(
+            f"{name} has no input variable '{unknown[0]}'"
+            + (f"; did you mean '{guess}'?" if guess else ""),
+            f"its variables are: {', '.join(declared) or '(none)'}",
+        )
+    if missing:
+        raise PtrainError(
+            f"missing input variable '{missing[0]}' for {name}",
+            f"pass --var {missing[0]}=... (the prompt takes {', '.join(declared)})",
+        )
+
+
 def task_settings(repo, prompt):
     """The configured task model with the prompt's own hints (temperature, max_tokens, model)."""
     s = repo.config.task()
@@ -56,18 +76,7 @@ def run_prompt(
     from ptrain.llm.client import LLM
 
     prompt = repo.load(name, version, env)
-    missing = [v for v in prompt.input_variables if v not in variables]
-    if missing:
-        raise PtrainError(
-            f"missing input variable '{missing[0]}' for {name}",
-            f"pass --var {missing[0]}=... (the prompt takes {', '.join(prompt.input_variables)})",
-        )
-    unknown = [k for k in variables if k not in prompt.input_variables]
-    if unknown:
-        raise PtrainError(
-            f"{name} has no input variable '{unknown[0]}'",
-            f"its variables are: {', '.join(prompt.input_variables) or '(none)'}",
-        )
+    check_variables(name, prompt.input_variables, variables)
     from ptrain.evaluation.service import response_cache_dir
 
     settings = task_settings(repo, prompt)

@@ -33,7 +33,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ptrain.errors import ValidationError
-from ptrain.schema import Strict, errors_of
+from ptrain.schema import AtKey, Strict, errors_of
+from ptrain.suggest import did_you_mean
 
 SCHEMA_VERSION = 1
 ROLES = ("system", "human", "ai")
@@ -112,23 +113,27 @@ class PromptSpec(Strict):
             raise ValueError("give either `messages` or `template`, not both and not neither")
         if self.messages is not None and not self.messages:
             raise ValueError("`messages` is empty; add at least one message")
+        declared = list(self.input_variables)
         used: list[str] = []
-        for text in self.templates():
+        for loc, text in self._located_templates():
             for name in template_variables(text):
+                if name not in declared:
+                    guess = did_you_mean(name, declared)
+                    raise AtKey(
+                        f"template uses {{{name}}} but input_variables does not declare it; "
+                        + (f"{guess[:-1]} (a typo)? Otherwise add" if guess else "add")
+                        + f" '{name}' to input_variables",
+                        loc,
+                        f"{{{name}}}",
+                    )
                 if name not in used:
                     used.append(name)
-        declared = list(self.input_variables)
-        missing = [v for v in used if v not in declared]
         unused = [v for v in declared if v not in used]
-        if missing:
-            raise ValueError(
-                f"template uses {{{missing[0]}}} but input_variables does not declare it; "
-                f"add '{missing[0]}' to input_variables"
-            )
         if unused:
-            raise ValueError(
+            raise AtKey(
                 f"input_variables declares '{unused[0]}' but no template uses it; "
-                f"remove it or use {{{unused[0]}}}"
+                f"remove it or use {{{unused[0]}}}",
+                ("input_variables",),
             )
         for i, ex in enumerate(self.examples):
             extra = [k for k in ex.inputs if k not in declared]
@@ -137,6 +142,11 @@ class PromptSpec(Strict):
                     f"examples[{i}] has input '{extra[0]}' that is not an input variable"
                 )
         return self
+
+    def _located_templates(self) -> list[tuple[tuple, str]]:
+        if self.messages is not None:
+            return [(("messages", i, "content"), m.content) for i, m in enumerate(self.messages)]
+        return [(("template",), self.template or "")]
 
     def templates(self) -> list[str]:
         return (

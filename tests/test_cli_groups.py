@@ -14,6 +14,7 @@ EXPECTED = {
     "train": "status",
     "ab": "start",
     "models": "pull",
+    "mcp": "serve",
 }
 
 

@@ -6,12 +6,15 @@ from pathlib import Path
 
 import typer
 
+from ptrain import ab
+from ptrain.ab.markdown import rating_text
+from ptrain.cli.common import JSON, pct, pct_interval
 from ptrain.cli.output import emit_json, info, table
 from ptrain.cli.state import open_repo
+from ptrain.storage.yamlio import atomic_write
 
 app = typer.Typer(no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 ENV = typer.Option("production", "--env", "-e", help="Environment the experiment runs in.")
 
 
@@ -35,8 +38,6 @@ def start(
     json_out: bool = JSON,
 ) -> None:
     """Start an A/B test: runtimes calling get(name, unit_id=...) get a sticky variant."""
-    from ptrain import ab
-
     exp = ab.start(
         open_repo(),
         name,
@@ -60,38 +61,44 @@ def start(
     )
 
 
+def _headline(exp: ab.Experiment) -> str:
+    arms = " ".join(f"{v.name}={v.label()}" for v in exp.variants)
+    stopped = f"; stopped {exp.stopped_at}, winner {exp.winner or 'none'}" if exp.stopped_at else ""
+    return (
+        f"A/B {exp.id} of {exp.prompt} in {exp.env}: {arms} ({exp.split()}), {exp.status}; "
+        f"started {exp.started_at} by {exp.started_by}{stopped}"
+    )
+
+
 @app.command()
 def status(name: str, env: str = ENV, json_out: bool = JSON) -> None:
-    """The experiment and its progress towards the planned sample size."""
-    from ptrain import ab
-
-    data = ab.status(open_repo(), name, env=env)
+    """Per variant: success rate (Wilson 95%), mean rating, P(best), outcomes and how many are
+    still needed for the verdict."""
+    st = ab.status(open_repo(), name, env=env)
     if json_out:
-        emit_json(data)
+        emit_json(st.to_dict())
         return
-    exp = data["experiment"]
-    info(
-        f"A/B {exp['id']} of {name} in {env}: {exp['status']}, started {exp['started_at']} "
-        f"by {exp['started_by']}"
-        + (
-            f"; stopped {exp['stopped_at']}, winner {exp['winner'] or 'none'}"
-            if exp["stopped_at"]
-            else ""
-        )
-    )
+    exp = st.experiment
+    info(_headline(exp))
     table(
-        ["variant", "version", "split", "records", "outcomes", "of needed"],
+        ["variant", "records", "success (95% CI)", "rating", "P(best)", "outcomes", "needed"],
         [
             [
-                a["variant"],
-                f"v{a['version']}" if a["version"] else a["commit"][:8],
-                f"{a['weight']}%",
-                a["records"],
-                a["outcomes"],
-                f"{exp['sample_size']} ({a['progress']:.0%})",
+                f"{a.name} {'v' + str(a.version) if a.version else a.commit[:8]}",
+                a.records,
+                pct(a.success_rate) + pct_interval(a.success_ci),
+                "-" if a.mean_rating is None else f"{a.mean_rating:.3f}",
+                pct(a.prob_best),
+                f"{a.outcomes}/{exp.sample_size}",
+                st.needed(a),
             ]
-            for a in data["arms"]
+            for a in st.arms
         ],
+    )
+    info(
+        f"Metric {exp.metric}: {ab.METRICS[exp.metric]}. P(best) is for information; the "
+        f"verdict is taken at {exp.sample_size} outcomes per variant: "
+        f"`ptrain ab report {name} --env {env}`."
     )
 
 
@@ -106,12 +113,8 @@ def report(
     json_out: bool = JSON,
 ) -> None:
     """Per-variant rates with intervals, P(best), tests, sample size still needed, verdict."""
-    from ptrain import ab
-
     rep = ab.report(open_repo(), name, env=env, metric=metric)
     if report_file is not None:
-        from ptrain.storage.yamlio import atomic_write
-
         atomic_write(report_file, ab.render_markdown(rep))
     if json_out:
         emit_json(rep.to_dict())
@@ -121,15 +124,7 @@ def report(
         info(f"[dim]Report written to {report_file}[/dim]")
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
-
-
-def _ci(c: tuple[float, float] | None) -> str:
-    return "" if c is None else f" [{100 * c[0]:.1f}, {100 * c[1]:.1f}]"
-
-
-def _render(rep) -> None:
+def _render(rep: ab.Report) -> None:
     exp, v = rep.experiment, rep.verdict
     info(f"A/B {exp.id} of {exp.prompt} in {exp.env} ({exp.status}); metric {rep.metric}")
     table(
@@ -143,21 +138,18 @@ def _render(rep) -> None:
             "outcomes",
             "rate",
             "P(best)",
-        ],
+        ],  # fmt: skip
         [
             [
                 a.name,
                 f"v{a.version}" if a.version else a.commit[:8],
                 a.records,
-                _pct(a.success_rate) + _ci(a.success_ci),
-                _pct(a.error_rate),
-                "-"
-                if a.mean_rating is None
-                else f"{a.mean_rating:.3f}"
-                + (f" [{a.rating_ci[0]:.3f}, {a.rating_ci[1]:.3f}]" if a.rating_ci else ""),
+                pct(a.success_rate) + pct_interval(a.success_ci),
+                pct(a.error_rate),
+                rating_text(a.mean_rating, a.rating_ci),
                 a.outcomes,
-                _pct(a.outcome_rate) + _ci(a.outcome_ci),
-                _pct(a.prob_best),
+                pct(a.outcome_rate) + pct_interval(a.outcome_ci),
+                pct(a.prob_best),
             ]
             for a in rep.arms
         ],
@@ -185,8 +177,6 @@ def stop(
     json_out: bool = JSON,
 ) -> None:
     """End the experiment; with --winner, deploy that variant (a normal deploy: rollback works)."""
-    from ptrain import ab
-
     res = ab.stop(open_repo(), name, env=env, winner=winner, reason=reason)
     if json_out:
         emit_json(res.to_dict())

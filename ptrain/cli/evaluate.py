@@ -66,8 +66,8 @@ def version_cmd(
     v: str = typer.Argument(
         None,
         metavar="V",
-        help="Version (3, v3, sha, git rev; default latest) or the path of an uncommitted "
-        "prompt file (*.yaml).",
+        help="Version (3, v3, sha, git rev; default: the deployed one, else the latest) or the "
+        "path of an uncommitted prompt file (*.yaml).",
     ),
     baseline: str = typer.Option(None, "--baseline", "-b", help="Version to compare with."),
     env: str = typer.Option(None, "--env", "-e", help="Evaluate what this env runs."),

@@ -70,14 +70,14 @@ def _resolve_version(
     root: Path, name: str, version: str | None, env: str | None
 ) -> tuple[str, int | None]:
     """The commit and number feedback is for: --version, else what is deployed to the env
-    (default: production), else the latest version."""
+    (default: the first of ptrain.yaml's envs), else the latest version."""
     from ptrain.repo import PromptRepo
 
     repo = PromptRepo(root)
     if version is not None:
         v = repo.resolve(name, version)
     else:
-        v = repo.deployed(name, repo.check_env(env) if env else "production") or repo.resolve(name)
+        v = (repo.deployed(name, repo.check_env(env)) if env else None) or repo.resolve(name)
     return v.commit, v.number
 
 

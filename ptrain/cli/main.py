@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 import typer.core
 import typer.main
@@ -39,7 +40,25 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "train": ("ptrain.cli.train", "app", "Train prompts from feedback; triggers and schedules."),
     "ab": ("ptrain.cli.ab", "app", "A/B test prompt versions on live traffic; verdict."),
     "models": ("ptrain.cli.models", "app", "The embedded models: list and pull (from PyPI)."),
+    "mcp": ("ptrain.cli.mcp", "app", "Serve deployed prompts to MCP hosts (Claude, IDEs, agents)."),
 }
+
+
+# A command's one-line help in a command list: click cuts it at 45 characters with "...";
+# ptrain lets the help formatter wrap it instead, so nothing is lost at 80 columns.
+SHORT_HELP_LIMIT = 300
+
+
+def _tune(group: click.Group) -> None:
+    """Sub-groups as the root: one "Did you mean" (click says it; typer's group would repeat
+    it) and command lists that wrap rather than truncate."""
+    if isinstance(group, TyperGroup):
+        group.suggest_commands = False
+    for cmd in getattr(group, "commands", {}).values():
+        if cmd.short_help is None and cmd.help:
+            cmd.short_help = cmd.get_short_help_str(SHORT_HELP_LIMIT)
+        if isinstance(cmd, click.Group):
+            _tune(cmd)
 
 
 class _Root(TyperGroup):
@@ -60,7 +79,22 @@ class _Root(TyperGroup):
         sub = getattr(importlib.import_module(module), attr)
         sub.info.name, sub.info.help = name, help_text
         sub._add_completion = False  # built on its own, it would grow --install-completion
-        return typer.main.get_group(sub)  # a group even when it has one command
+        group = typer.main.get_group(sub)  # a group even when it has one command
+        _tune(group)
+        return group
+
+    def resolve_command(self, ctx, args):
+        """An unknown command gets one "Did you mean" that knows the lazy groups too (typer's
+        own would list only the commands built so far, and repeat click's)."""
+        name = args[0] if args else ""
+        unknown = name and not name.startswith("-") and not ctx.resilient_parsing
+        if unknown and self.get_command(ctx, name) is None:
+            from ptrain.suggest import closest
+
+            hit = closest(name, self.list_commands(ctx))
+            more = f" Did you mean {hit!r}?" if hit else ""
+            raise click.UsageError(f"No such command {name!r}.{more}", ctx)
+        return click.Group.resolve_command(self, ctx, args)
 
     def format_commands(self, ctx, formatter):
         """The command list from the table above, without building every group."""
@@ -72,7 +106,7 @@ class _Root(TyperGroup):
                 continue
             cmd = super().get_command(ctx, name)
             if cmd is not None and not cmd.hidden:
-                rows.append((name, cmd.get_short_help_str(formatter.width - 6 - len(name))))
+                rows.append((name, cmd.get_short_help_str(SHORT_HELP_LIMIT)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -115,10 +149,12 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import repo_cmds, review
+    from ptrain.cli import doctor, repo_cmds, review, ui
 
     repo_cmds.register(app)
     review.register(app)
+    doctor.register(app)
+    ui.register(app)
 
 
 _register()

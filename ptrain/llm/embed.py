@@ -104,8 +104,10 @@ class OpenAIEmbedder:
         self.dim = 0  # known after the first call
         self._emb = OpenAIEmbeddings(
             model=settings.model,
-            api_key=key or "sk-no-key-needed",
-            base_url=settings.base_url,
+            # field names, not the aliases api_key/base_url: both work (populate_by_name), and
+            # the names are what the pydantic mypy plugin types the constructor with
+            openai_api_key=key or "sk-no-key-needed",
+            openai_api_base=settings.base_url,
             # tiktoken pre-splitting would download a table; servers count tokens themselves
             tiktoken_enabled=False,
             check_embedding_ctx_length=False,

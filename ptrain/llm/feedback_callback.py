@@ -161,18 +161,42 @@ class PtrainFeedbackCallback(BaseCallbackHandler):
 
     # -- LangChain hooks ------------------------------------------------------------------------
 
-    def on_chain_start(self, serialized, inputs, *, run_id, parent_run_id=None, **kw) -> None:
+    def on_chain_start(
+        self,
+        serialized: Any,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kw: Any,
+    ) -> None:
         self._start(run_id, parent_run_id, inputs)
 
-    def on_llm_start(self, serialized, prompts, *, run_id, parent_run_id=None, **kw) -> None:
-        self._start(run_id, parent_run_id, None)
-
-    def on_chat_model_start(
-        self, serialized, messages, *, run_id, parent_run_id=None, **kw
+    def on_llm_start(
+        self,
+        serialized: Any,
+        prompts: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kw: Any,
     ) -> None:
         self._start(run_id, parent_run_id, None)
 
-    def on_llm_end(self, response, *, run_id, parent_run_id=None, **kw) -> None:
+    def on_chat_model_start(
+        self,
+        serialized: Any,
+        messages: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kw: Any,
+    ) -> None:
+        self._start(run_id, parent_run_id, None)
+
+    def on_llm_end(
+        self, response: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
         pt, ct = _usage(response)
         with self._lock:
             run = self._runs.get(run_id)
@@ -182,7 +206,9 @@ class PtrainFeedbackCallback(BaseCallbackHandler):
                 root.ct = (root.ct or 0) + (ct or 0)
         self._end(run_id, response)
 
-    def on_chain_end(self, outputs, *, run_id, parent_run_id=None, **kw) -> None:
+    def on_chain_end(
+        self, outputs: Any, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
         self._end(run_id, outputs)
 
     def _end(self, run_id: UUID, outputs: Any) -> None:
@@ -202,10 +228,14 @@ class PtrainFeedbackCallback(BaseCallbackHandler):
             }
         )
 
-    def on_llm_error(self, error, *, run_id, parent_run_id=None, **kw) -> None:
+    def on_llm_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
         self._error(run_id, error)
 
-    def on_chain_error(self, error, *, run_id, parent_run_id=None, **kw) -> None:
+    def on_chain_error(
+        self, error: BaseException, *, run_id: UUID, parent_run_id: UUID | None = None, **kw: Any
+    ) -> None:
         self._error(run_id, error)
 
     def _error(self, run_id: UUID, error: BaseException) -> None:

@@ -38,6 +38,7 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from ptrain.errors import ModelError
@@ -130,7 +131,9 @@ class ScriptedChatModel(BaseChatModel):
             llm_output={"model_name": self.model_name},
         )
 
-    def with_structured_output(self, schema: Any, *, include_raw: bool = False, **kwargs: Any):
+    def with_structured_output(
+        self, schema: Any, *, include_raw: bool = False, **kwargs: Any
+    ) -> Runnable[Any, Any]:
         """Parse the reply text as JSON (a dict, or ``schema`` when it is a pydantic class)."""
         from langchain_core.runnables import RunnableLambda
 

@@ -167,7 +167,7 @@ def train(
 
     cfg = repo.config
     tick = progress or (lambda *_: None)
-    base_v = repo.resolve(name)
+    base_v = repo.resolve(name, "latest")  # a candidate builds on the branch, not the deploy
     text = repo.read_text(name, base_v.commit)
     prompt = LoadedPrompt(name, checked(text, repo.prompt_path(name)), base_v.commit, base_v.number)
 

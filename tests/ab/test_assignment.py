@@ -107,3 +107,32 @@ def test_feedback_carries_the_variant(repo):
     assert h.base["variant"] == "B" and h.base["version"] == p.commit
     rows = feedback.summarize(repo.root, NAME, by="variant").rows
     assert [(r["variant"], r["ratings"]) for r in rows] == [("B", 1)]
+
+
+def test_packed_refs_are_read_and_a_loose_ref_wins_over_a_stale_packed_one(repo):
+    from tests.conftest import git
+
+    exp = ab.start(repo, NAME, ["A=1", "B=2"])
+    git(repo.root, "pack-refs", "--all")  # as in a fresh clone: the experiment tag is packed
+    fresh = PromptRepo(repo.root)
+    assert {fresh.get(NAME, unit_id=f"u{i}").variant for i in range(40)} == {"A", "B"}
+    ab.stop(repo, NAME)  # a loose ref now shadows the packed (running) value
+    assert {fresh.get(NAME, unit_id=f"u{i}").variant for i in range(40)} == {None}
+    git(repo.root, "pack-refs", "--all")
+    assert {PromptRepo(repo.root).get(NAME, unit_id=f"u{i}").variant for i in range(40)} == {None}
+    assert ab.current(repo, NAME).tag != exp.tag
+
+
+def test_runtime_get_with_a_unit_does_not_import_the_ab_service(repo):
+    """repo.get(unit_id=...) goes through ptrain.ab.model only: no service, statistics or
+    feedback store on the runtime path (they cost ~60 ms to import)."""
+    ab.start(repo, NAME, ["A=1", "B=2"])
+    code = (
+        "import sys; from ptrain import PromptRepo; "
+        "p = PromptRepo(sys.argv[1]).get('support/triage', unit_id='user-1'); "
+        "assert p.variant in ('A', 'B'); "
+        "print(sorted(m for m in sys.modules if m.startswith(('ptrain.ab', 'ptrain.feedback'))))"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(repo.root)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.replace("'", '"')) == ["ptrain.ab", "ptrain.ab.model"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -37,6 +38,10 @@ class FlakyServer:
         self.statuses: list[int] = []
         self.reply = "ok"
         self.requests: list[dict] = []
+        self.latency_s = 0.0  # each answer waits this long (to measure concurrency)
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,7 +50,14 @@ class FlakyServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append(body)
+                with server._lock:
+                    server.requests.append(body)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                if server.latency_s:
+                    time.sleep(server.latency_s)
+                with server._lock:
+                    server.in_flight -= 1
                 status = server.statuses.pop(0) if server.statuses else 200
                 if status == 200:
                     payload = {

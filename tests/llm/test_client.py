@@ -335,3 +335,35 @@ def test_batch_keeps_order_and_returns_errors_in_place():
     )
     assert out[0].text == "A" and out[2].text == "C"
     assert isinstance(out[1], ModelError)
+
+
+def test_concurrency_caps_requests_in_flight_across_batches(flaky_server):
+    flaky_server.latency_s = 0.2
+    settings = ModelSettings(
+        provider="openai-compatible", model="m", base_url=flaky_server.url, concurrency=3
+    )
+    a, b = LLM(settings), LLM(settings)  # two clients of one endpoint share the cap
+    out: list = []
+    threads = [
+        threading.Thread(
+            target=lambda c=c: out.extend(
+                c.batch([[("user", f"q{i}")] for i in range(9)], max_concurrency=8)
+            )
+        )
+        for c in (a, b)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 18 and all(not isinstance(r, Exception) for r in out)
+    assert 2 <= flaky_server.max_in_flight <= 3
+
+
+def test_batch_defaults_to_the_models_concurrency(flaky_server):
+    flaky_server.latency_s = 0.2
+    settings = ModelSettings(
+        provider="openai-compatible", model="m2", base_url=flaky_server.url, concurrency=5
+    )
+    LLM(settings).batch([[("user", f"q{i}")] for i in range(10)])
+    assert flaky_server.max_in_flight == 5

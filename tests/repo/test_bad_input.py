@@ -69,7 +69,7 @@ CASES = {
     "unknown version (diff)": (["prompt", "diff", "support/triage", "1", "7"], ["no version 7"]),
     "unknown env (deploy)": (
         ["prompt", "deploy", "support/triage", "1", "--env", "prod"],
-        ["unknown env 'prod'", "staging, production"],
+        ["unknown env 'prod'", "production, staging", "did you mean 'production'?"],
     ),
     "unknown env (rollback)": (
         ["prompt", "rollback", "support/triage", "--env", "qa"],

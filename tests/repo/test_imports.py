@@ -6,7 +6,15 @@ import subprocess
 import sys
 import textwrap
 
-HEAVY = ("langchain_core", "langchain_openai", "langchain", "faiss", "xllamacpp", "onnxruntime")
+HEAVY = (
+    "langchain_core",
+    "langchain_openai",
+    "langchain",
+    "faiss",
+    "xllamacpp",
+    "onnxruntime",
+    "mcp",
+)
 
 PROBE = textwrap.dedent(
     """
@@ -51,6 +59,9 @@ def test_help_and_show_do_not_import_heavy_libraries(triage_repo):
         ["prompt", "list"],
         ["prompt", "versions", "support/triage"],
         ["prompt", "validate"],
+        ["mcp", "--help"],
+        ["mcp", "serve", "--help"],
+        ["feedback", "add", "support/triage", "--rating", "1"],
     ):
         assert _probe(_cli_body(*args), root) == "", args
 
@@ -62,6 +73,7 @@ def test_runtime_get_does_not_import_heavy_libraries(triage_repo):
         f"p = PromptRepo({str(triage_repo.root)!r}).get('support/triage')\n"
         "assert p.version == 2\n"
         "p.format(message='hi')\n"
+        "PromptRepo('.').record_feedback(p, 'rating', rating=1.0)\n"
     )
     assert _probe(body, triage_repo.root) == ""
     # and to_langchain() does import langchain_core, only when called

@@ -50,7 +50,7 @@ def test_validate_bad_files_lists_each_problem_with_file_and_line(prompt_repo, c
     assert problems == [
         "✗ prompts/broken.yaml:3: invalid YAML: expected the node content, but found '<stream end>'",
         "✗ prompts/temp.yaml:18: model.temperature: Input should be less than or equal to 2",
-        "✗ prompts/typo.yaml:5: unknown key 'ownr'",
+        "✗ prompts/typo.yaml:5: unknown key 'ownr'; did you mean 'owner'?",
     ]
     # pre-commit passes only the staged files: a good one alone passes
     assert cli.run("prompt", "validate", "prompts/ok.yaml").exit_code == 0

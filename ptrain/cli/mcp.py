@@ -1,0 +1,53 @@
+"""``ptrain mcp ...``: serve deployed prompts to MCP hosts (Claude Desktop, Claude Code, ...)."""
+
+from __future__ import annotations
+
+import typer
+
+from ptrain.cli.state import open_repo
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command()
+def serve(
+    env: str = typer.Option(
+        "production", "--env", "-e", help="Environment whose deploys to serve."
+    ),
+    transport: str = typer.Option("stdio", "--transport", "-t", help="stdio or http."),
+    host: str = typer.Option("127.0.0.1", "--host", help="HTTP: address to bind."),
+    port: int = typer.Option(8000, "--port", "-p", min=1, max=65535, help="HTTP: port."),
+    read_only: bool = typer.Option(
+        False, "--read-only", help="No record_feedback tool: nothing is ever written."
+    ),
+    spool: str = typer.Option(
+        None,
+        "--spool",
+        help="Write feedback to this spool directory instead of the repo's feedback store.",
+    ),
+    poll: float = typer.Option(
+        1.0, "--poll", min=0.05, max=3600, help="Seconds between checks for moved deploy tags."
+    ),
+) -> None:
+    """Serve the prompts deployed to an env as MCP prompts and tools (stdio or HTTP)."""
+    from ptrain.errors import PtrainError
+    from ptrain.mcp.catalog import Catalog
+
+    if transport not in ("stdio", "http"):
+        raise PtrainError(f"unknown transport {transport!r}", "use --transport stdio or http")
+    catalog = Catalog(open_repo(), env, spool=spool, read_only=read_only)
+    from ptrain.mcp.server import check_listen
+    from ptrain.mcp.server import serve as run
+
+    if transport == "http":
+        from ptrain.cli.output import info
+
+        check_listen(host, port)
+        info(f"ptrain mcp: serving {env} at http://{_url_host(host)}:{port}/mcp")
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            info(f"ptrain mcp: {host} is not loopback: anyone who can reach it can read prompts")
+    run(catalog, transport=transport, host=host, port=port, poll=poll)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
