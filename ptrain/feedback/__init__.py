@@ -2,18 +2,20 @@
 
 Modules: ``records`` (the record model), ``store`` (shard layout, locked appends, redaction on
 write), ``importing`` (JSONL/CSV and spool imports, all or nothing), ``reading`` (records back as
-dicts), ``shardscan`` (shards into DuckDB), ``analytics`` and ``query`` (summaries and SQL),
+dicts), ``shardscan`` (shards into DuckDB), ``analytics`` and ``sql`` (summaries, `feedback query`),
 ``retention`` (prune),
 ``commit`` (one git commit for new feedback), ``redact`` and ``settings``.
 
-The public names below are loaded on first use, so ``import ptrain.feedback`` costs nothing and
-``feedback add`` never imports DuckDB or the analytics code.
+The public names below are loaded on first use (``__getattr__``), so ``import ptrain.feedback``
+costs nothing and ``feedback add`` never imports DuckDB or the analytics code. The package itself
+imports none of its modules statically: ``ptrain.repo`` uses the package, and the import module
+uses ``ptrain.repo`` (versions by deploy time), without a cycle.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 _WHERE = {
     "records": ("SCHEMA_VERSION", "KINDS", "Kind", "Record", "new_id", "format_ts", "now_ts",
@@ -22,7 +24,7 @@ _WHERE = {
     "importing": ("Rejected", "ImportReport", "import_file", "import_spool", "recover"),
     "reading": ("parse_since", "iter_feedback", "list_feedback", "FeedbackList"),
     "analytics": ("Summary", "ParseStats", "summarize", "SUMMARY_BY", "COMPACTED_FILE"),
-    "query": ("QueryResult", "query"),
+    "sql": ("QueryResult", "query"),
     "retention": ("PruneReport", "prune"),
     "commit": ("commit_feedback",),
     "settings": ("FeedbackConfig",),
@@ -67,36 +69,6 @@ __all__ = [
     "shards",
     "summarize",
 ]
-
-if TYPE_CHECKING:
-    from ptrain.feedback.analytics import COMPACTED_FILE, SUMMARY_BY, ParseStats, Summary, summarize
-    from ptrain.feedback.commit import commit_feedback
-    from ptrain.feedback.importing import ImportReport, Rejected, import_file, import_spool, recover
-    from ptrain.feedback.query import QueryResult, query
-    from ptrain.feedback.reading import FeedbackList, iter_feedback, list_feedback, parse_since
-    from ptrain.feedback.records import (
-        KINDS,
-        SCHEMA_VERSION,
-        Kind,
-        Record,
-        format_ts,
-        make_record,
-        new_id,
-        now_ts,
-        parse_ts,
-        reason,
-    )  # fmt: skip
-    from ptrain.feedback.retention import PruneReport, prune
-    from ptrain.feedback.settings import FeedbackConfig
-    from ptrain.feedback.store import (
-        FeedbackWriter,
-        Shard,
-        Store,
-        open_store,
-        record,
-        record_many,
-        shards,
-    )
 
 
 def __getattr__(name: str) -> Any:

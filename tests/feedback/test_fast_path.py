@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 HEAVY = ("duckdb", "langchain", "langchain_core", "faiss", "xllamacpp", "onnxruntime")
-ANALYTICS = ("ptrain.feedback.analytics", "ptrain.feedback.query", "ptrain.feedback.retention",
+ANALYTICS = ("ptrain.feedback.analytics", "ptrain.feedback.sql", "ptrain.feedback.retention",
              "ptrain.feedback.importing", "ptrain.feedback.sources")  # fmt: skip
 
 

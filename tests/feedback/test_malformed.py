@@ -173,9 +173,8 @@ def test_bad_limits_in_ptrain_yaml_are_one_line(repo):
     assert "feedback.limits.max_record_bytes" in line
 
 
-@pytest.mark.parametrize("value, words", [("/tmp/outside", "absolute path"), ("../outside", "leaves the repository"),
-                                          (".git", "inside the repository"), (".git/feedback", "inside the repository")])  # fmt: skip
-def test_feedback_dir_outside_the_repo_is_refused(repo, tmp_path, value, words):
+@pytest.mark.parametrize("value", ["/tmp/outside", "../outside", ".git", ".git/feedback"])
+def test_feedback_dir_outside_the_repo_is_refused(repo, tmp_path, value):
     text = (
         (repo.root / "ptrain.yaml")
         .read_text()
@@ -185,7 +184,8 @@ def test_feedback_dir_outside_the_repo_is_refused(repo, tmp_path, value, words):
     before = _snapshot(repo.root)
     for args in (["feedback", "add", "support/triage", "--rating", "1"],
                  ["feedback", "import", str(_write_path(tmp_path, "ok.jsonl", GOOD + "\n"))]):  # fmt: skip
-        assert words in _one_clear_line(run_limited(args, repo.root))
+        line = _one_clear_line(run_limited(args, repo.root))
+        assert "feedback_dir" in line and "inside the repository" in line, line
     assert _snapshot(repo.root) == before
     assert not (repo.root / ".git" / "feedback").exists() and not (tmp_path / "outside").exists()
 
