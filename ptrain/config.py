@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from ptrain.feedback.settings import FeedbackConfig
 from ptrain.layout import (
     CONFIG_FILE,
     CONFIG_SCHEMA_VERSION,
@@ -148,11 +149,6 @@ class EvaluationConfig(Strict):
             return self.deployment_thresholds
         update = {k: v for k, v in over.model_dump().items() if v is not None}
         return self.deployment_thresholds.model_copy(update=update)
-
-
-class FeedbackConfig(Strict):
-    batch_size: int = Field(10, ge=1)
-    retention_days: int = Field(90, ge=1)
 
 
 class Triggers(Strict):

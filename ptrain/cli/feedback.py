@@ -1,4 +1,4 @@
-"""``ptrain feedback ...``: record, import, list, summarise, prune and commit feedback.
+"""``ptrain feedback ...``: record, import, list, summarise, query, prune and commit feedback.
 
 Each command parses its options, calls one service in ``ptrain.feedback`` and renders the result
 (rich for people, ``--json`` for scripts). Nothing here imports langchain or a model runtime, so
@@ -108,7 +108,7 @@ def add(
     json_out: bool = JSON,
 ) -> None:
     """Record one piece of feedback for the deployed (or given) version of a prompt."""
-    from ptrain.feedback import make_record, record
+    from ptrain.feedback import FeedbackWriter, make_record
 
     fields: dict[str, Any] = _parse_metrics(metric)
     if error is not None:
@@ -129,12 +129,20 @@ def add(
     make_record(doc)  # refuse a bad record before touching git or disk
     root = _root()
     doc["version"], doc["version_number"] = _resolve_version(root, name, version, env)
-    rec = record(root, doc)
+    writer = FeedbackWriter(root)
+    rec = writer.write([doc])[0]
     if json_out:
-        emit_json(rec.model_dump(exclude_none=True))
+        emit_json({**rec.model_dump(exclude_none=True), "redacted": dict(writer.redacted)})
         return
     label = f"v{rec.version_number} " if rec.version_number else ""
-    info(f"Recorded {rec.kind} for {rec.prompt} {label}({(rec.version or '')[:8]}) id {rec.id}")
+    info(f"Recorded {rec.kind} for {rec.prompt} {label}({(rec.version or '')[:8]}) id {rec.id}"
+         + _redacted_note(writer.redacted))  # fmt: skip
+
+
+def _redacted_note(counts: dict[str, int]) -> str:
+    if not counts:
+        return ""
+    return " (redacted: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + ")"
 
 
 @app.command("import")
@@ -170,24 +178,30 @@ def import_(
         if fmt is not None and fmt not in ("jsonl", "csv"):
             raise PtrainError(f"unknown format {fmt!r}", "use --format jsonl or --format csv")
         report = fb.import_file(root, file, fmt=fmt, defaults=defaults, dry_run=dry_run)
+    failed = report.accepted == 0 and bool(report.rejected)
     if json_out:
         emit_json(report.to_dict())
-    else:
+    elif not failed:
         _render_import(report)
-    if report.accepted == 0 and report.rejected:
-        first = report.rejected[0]
+    if failed:
+        first, n = report.rejected[0], len(report.rejected)
         raise PtrainError(
-            f"no valid records in {report.source}; nothing written (line {first.line}: {first.reason})",
-            "fix the lines listed above and import again",
+            f"no valid records in {report.source}; nothing written ({n} line(s) rejected, "
+            f"first: line {first.line}: {first.reason})",
+            "fix the lines and import again (--json lists every rejected line)",
         )
 
 
 def _render_import(report) -> None:
+    if report.already_imported:
+        info(f"{report.source}: already imported (import {report.import_id}); nothing to do")
+        return
     verb = "would write" if report.dry_run else "wrote"
     count = report.accepted if report.dry_run else report.written
     dup = f", {report.duplicates} already present" if report.duplicates else ""
     info(
         f"{report.source}: {report.accepted} accepted, {len(report.rejected)} rejected{dup}; {verb} {count}"
+        + _redacted_note(report.redacted)
     )
     for r in report.rejected:
         err_console().print(f"  line {r.line}: {r.reason}", markup=False)
@@ -326,3 +340,40 @@ def commit(
         info(
             f"Committed {res['records']} record(s) in {len(res['files'])} file(s) as {res['commit'][:8]}"
         )
+
+
+@app.command()
+def query(
+    sql: str = typer.Argument(
+        ..., help="One SELECT over the table `feedback` (one row per record)."
+    ),
+    json_out: bool = JSON,
+    csv_out: bool = typer.Option(False, "--csv", help="Print CSV (header + rows)."),
+    max_rows: int = typer.Option(10_000, "--max-rows", min=1, help="Stop after this many rows."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", min=0.1, help="Seconds before the query is stopped."
+    ),
+) -> None:
+    """Run read-only SQL (DuckDB) over the feedback records, e.g.
+    ptrain feedback query "SELECT kind, count(*) FROM feedback GROUP BY kind"."""
+    from ptrain.feedback import query as run_query
+
+    if json_out and csv_out:
+        raise PtrainError("--json and --csv exclude each other", "pick one output format")
+    res = run_query(_root(), sql, max_rows=max_rows, timeout_s=timeout)
+    if json_out:
+        emit_json({"columns": res.columns, "rows": res.to_dicts(), "truncated": res.truncated,
+                   "warnings": res.warnings})  # fmt: skip
+        return
+    if csv_out:
+        import csv
+        import sys
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(res.columns)
+        w.writerows(res.rows)
+    else:
+        table(res.columns, [list(r) for r in res.rows])
+    if res.truncated:
+        err_console().print(f"warning: stopped after {max_rows} rows (--max-rows)", style="yellow")
+    _warn(res.warnings)

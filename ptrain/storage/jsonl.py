@@ -93,6 +93,43 @@ def _git_branch(root: Path) -> str:
 # -- writing -------------------------------------------------------------------------------------
 
 
+class SymlinkRefused(OSError):
+    """A shard path is a symlink: appending through it could write outside the store."""
+
+    def __init__(self, path: Path):
+        super().__init__(errno.ELOOP, "is a symlink; refusing to write through it", str(path))
+        self.path = path
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in ``path`` durable (POSIX needs the directory fsynced)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file, fsync and rename (atomic on POSIX)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
 class _Locked:
     __slots__ = ("path", "fd", "size_before", "written")
 
@@ -104,7 +141,14 @@ def _open_locked(path: Path) -> _Locked:
     """Open ``path`` for appending and hold an exclusive flock on the inode the path names."""
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:  # O_NOFOLLOW: a shard that is a symlink is refused, never written through
+            fd = os.open(
+                path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644
+            )
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise SymlinkRefused(path) from None
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             st = os.fstat(fd)

@@ -112,7 +112,7 @@ def test_prune_and_commit_commands(repo, fb_cli):
     assert json.loads(r.stdout)["records_removed"] == 1
     r = fb_cli.invoke("feedback", "commit", "-m", "feedback: prune", "--json")
     res = json.loads(r.stdout)
-    assert "feedback/_compacted.json" in res["files"] and any(
+    assert "feedback/_compacted.parquet" in res["files"] and any(
         f.startswith("feedback/support") for f in res["files"]
     )
     r = fb_cli.invoke("feedback", "summary", "--json")

@@ -45,9 +45,10 @@ def test_import_with_bad_lines_reports_exactly_and_keeps_good_lines(spool, tmp_p
     ]
     recs = _all_records(spool)
     assert sorted(r["kind"] for r in recs) == ["error", "rating"]
+    # new shards named after the writer and the import id: a rename never replaces a shard
     assert report.shards == [
-        "support/triage/2026-11-01/imp.jsonl",
-        "support/triage/2026-11-02/imp.jsonl",
+        f"support/triage/2026-11-01/imp-{report.import_id}.jsonl",
+        f"support/triage/2026-11-02/imp-{report.import_id}.jsonl",
     ]
 
 

@@ -46,7 +46,7 @@ def test_ids_sort_by_creation_time():
         ({"kind": "success"}, "missing required field 'prompt'"),
         ({"prompt": "a", "kind": "success", "version": "main"}, "is not a commit sha"),
         ({"prompt": "a", "kind": "success", "ts": "last tuesday"}, "not an ISO-8601 time"),
-        ({"prompt": "a", "kind": "success", "ts": "2999-01-01T00:00:00Z"}, "is in the future"),
+        ({"prompt": "a", "kind": "success", "ts": "2999-01-01T00:00:00Z"}, "in the future"),
         (
             {"prompt": "a", "kind": "success", "schema_version": 2},
             "schema_version 2 is not supported",

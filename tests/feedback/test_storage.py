@@ -90,7 +90,7 @@ def test_writer_killed_mid_append_leaves_readers_working(spool):
         "support/triage/2026-11-01/w1.jsonl:4: unparsable line (65 bytes) skipped (torn write?)"
     ]
     s = fb.summarize(spool)  # the cached summary moves past the torn line too
-    assert s.rows[0]["count"] == 4 and s.stats.parsed_tail == 1
+    assert s.rows[0]["count"] == 4 and s.stats.parsed == 1
     assert s.warnings == [
         "support/triage/2026-11-01/w1.jsonl:4: unparsable line (65 bytes) skipped (torn write?)"
     ]

@@ -1,0 +1,221 @@
+"""Reading shards into DuckDB: the declared schema, torn tails, invalid lines, per-shard groups.
+
+Every analytics path (summary, query, prune) reads shards through here. ``read_json`` gets the
+declared columns (``format = 'newline_delimited'``, no inference; keys not declared are ignored)
+and ``ignore_errors``, which turns a malformed line into a row of NULLs: such rows, and records
+that are not schema_version 1 records of their shard's prompt, are left out and reported with
+line numbers (found by re-reading only those shards in Python). A shard whose last line is
+incomplete is read from a copy of its complete lines, and the tail is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ptrain.errors import PtrainError
+from ptrain.feedback.reading import parse_each
+from ptrain.feedback.records import KINDS
+from ptrain.feedback.store import Shard, Store
+from ptrain.storage import jsonl
+
+# The declared schema of a shard line (docs/feedback-format.md). Keys not listed are ignored.
+COLUMNS: dict[str, str] = {
+    "schema_version": "INTEGER", "id": "VARCHAR", "ts": "VARCHAR", "prompt": "VARCHAR",
+    "version": "VARCHAR", "version_number": "INTEGER", "env": "VARCHAR", "variant": "VARCHAR",
+    "kind": "VARCHAR", "rating": "DOUBLE", "error_type": "VARCHAR", "error_message": "VARCHAR",
+    "latency_ms": "DOUBLE", "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT",
+    "metrics": "JSON", "inputs": "JSON", "output": "VARCHAR", "message": "VARCHAR",
+    "suggestion": "VARCHAR", "source": "VARCHAR", "run_id": "VARCHAR", "metadata": "JSON",
+}  # fmt: skip
+SUMMARY_COLUMNS = ("schema_version", "ts", "prompt", "version", "version_number", "env",
+                   "variant", "kind", "rating", "suggestion", "latency_ms", "prompt_tokens",
+                   "completion_tokens")  # fmt: skip
+_KINDS_SQL = ", ".join(f"'{k}'" for k in KINDS)
+VALID_SQL = (
+    f"r.schema_version = 1 AND r.ts IS NOT NULL AND r.prompt = f.sprompt AND r.kind IN ({_KINDS_SQL})"
+    " AND (r.kind <> 'rating' OR r.rating IS NOT NULL)"
+)
+
+
+def columns_sql(names: tuple[str, ...] | list[str]) -> str:
+    return "{" + ", ".join(f"{n}: '{COLUMNS[n]}'" for n in names) + "}"
+
+
+def read_json_sql(names: tuple[str, ...] | list[str], max_record_bytes: int = 1 << 20) -> str:
+    """``read_json`` over the list parameter ``$files`` with the declared columns. DuckDB's
+    buffers scale with ``maximum_object_size``: it follows the record size limit."""
+    size = max(16 << 20, max_record_bytes + 4096)
+    return (
+        f"read_json($files, format = 'newline_delimited', columns = {columns_sql(names)}, "
+        f"ignore_errors = true, filename = true, maximum_object_size = {size})"
+    )
+
+
+# Pass 1 folds 1M rows into a few thousand per-file groups (no join on the big side); pass 2
+# maps files to shards and checks each group's prompt against its shard's, on the small side.
+_ROW_OK = (
+    f"r.schema_version = 1 AND r.ts IS NOT NULL AND r.kind IN ({_KINDS_SQL})"
+    " AND (r.kind <> 'rating' OR r.rating IS NOT NULL)"
+)
+_GROUPS_SQL = f"""
+SELECT r.filename AS file, r.prompt AS prompt, r.version AS version, r.env AS env,
+       r.variant AS variant, coalesce({_ROW_OK}, false) AS ok,
+       max(r.version_number) AS version_number, count(*) AS n,
+       count_if(r.kind = 'success') AS successes, count_if(r.kind = 'error') AS errors,
+       count_if(r.kind = 'metric') AS metrics, count(r.rating) AS ratings,
+       sum(r.rating) AS rating_sum, count(r.suggestion) AS suggestions,
+       list(r.latency_ms) FILTER (WHERE r.latency_ms IS NOT NULL) AS lat,
+       count(r.prompt_tokens) AS pt_n, sum(r.prompt_tokens) AS pt_sum,
+       count(r.completion_tokens) AS ct_n, sum(r.completion_tokens) AS ct_sum,
+       min(r.ts) AS first_ts, max(r.ts) AS last_ts
+FROM {{read_json}} r
+{{where}}
+GROUP BY ALL
+"""
+_TO_SHARDS_SQL = """
+SELECT g.shard, split_part(g.shard, '/', -2) AS day, g.prompt, g.version, g.env, g.variant,
+       (g.ok AND g.prompt IS NOT DISTINCT FROM regexp_replace(g.shard, '/[^/]+/[^/]+$', '')) AS ok,
+       g.* EXCLUDE (shard, prompt, version, env, variant, ok)
+FROM (SELECT substr(file, $plen) AS shard, * EXCLUDE (file) FROM raw_groups) g
+"""
+
+
+_EMPTY_GROUPS = """(shard VARCHAR, day VARCHAR, prompt VARCHAR, version VARCHAR, env VARCHAR,
+ variant VARCHAR, ok BOOLEAN, version_number INTEGER, n BIGINT, successes BIGINT, errors BIGINT,
+ metrics BIGINT, ratings BIGINT, rating_sum DOUBLE, suggestions BIGINT, lat DOUBLE[],
+ pt_n BIGINT, pt_sum HUGEINT, ct_n BIGINT, ct_sum HUGEINT, first_ts VARCHAR, last_ts VARCHAR)"""
+
+
+def connect() -> Any:
+    import duckdb
+
+    return duckdb.connect(config={"preserve_insertion_order": False})
+
+
+@contextlib.contextmanager
+def duckdb_errors(what: str) -> Any:
+    """A DuckDB failure (out of memory, a file it cannot read) as one PtrainError line."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        msg = " ".join(str(exc).split("Possible solutions")[0].split())[:300]
+        raise PtrainError(
+            f"{what} failed in DuckDB: {msg}", "see `ptrain doctor`, or retry with --no-cache"
+        ) from None
+
+
+# -- loading shards into DuckDB --------------------------------------------------------------------
+
+
+class ShardFiles:
+    """The files DuckDB reads for some shards: the shard itself, or (torn tail) a copy of its
+    complete lines in a private temp directory. Registers them as the ``files`` table."""
+
+    def __init__(self, store: Store, items: list[Shard]):
+        self.store = store
+        self.tmp: Path | None = None
+        self.rows: list[tuple[str, str, str, str]] = []  # file, rel, prompt, day
+        self.warnings: list[str] = []
+        self.bytes = 0
+        for sh in items:
+            self.rows.append((self._readable(sh), sh.rel(), sh.prompt, sh.day))
+
+    def _readable(self, sh: Shard) -> str:
+        with open(sh.fspath, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            self.bytes += size
+            if size == 0 or os.pread(f.fileno(), 1, size - 1) == b"\n":
+                return sh.fspath
+            data = f.read()
+        cut = data.rfind(b"\n") + 1
+        self.warnings.append(
+            f"{sh.rel()}: incomplete last line ({len(data) - cut} bytes at offset {cut}) skipped: "
+            "a writer was killed mid-append or is still writing"
+        )
+        if self.tmp is None:
+            self.store.cache.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.store.cache / f"tmp-{os.getpid()}"
+            self.tmp.mkdir(exist_ok=True)
+        copy = self.tmp / f"{len(self.rows)}.jsonl"
+        copy.write_bytes(data[:cut])
+        return str(copy)
+
+    def register(self, con: Any) -> list[str]:
+        """The ``files`` table (file, rel, sprompt, day), for queries that join on files."""
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE files (file VARCHAR, rel VARCHAR, sprompt VARCHAR, day VARCHAR)"
+        )
+        if self.rows:  # one statement for all rows (executemany costs ~1 ms a row)
+            con.execute(
+                "INSERT INTO files SELECT unnest($a::VARCHAR[]), unnest($b::VARCHAR[]), "
+                "unnest($c::VARCHAR[]), unnest($d::VARCHAR[])",
+                {k: [r[i] for r in self.rows] for i, k in enumerate("abcd")},
+            )
+        return self.names()
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self.rows]
+
+    def copies(self) -> dict[str, str]:
+        """Torn-tail copies -> the shard path they stand for."""
+        base = str(self.store.shards)
+        return {r[0]: f"{base}/{r[1]}" for r in self.rows if r[0] != f"{base}/{r[1]}"}
+
+    def close(self) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _bad_line_warnings(store: Store, rel: str, prompt: str) -> list[str]:
+    """Exact line numbers of the lines DuckDB could not use (only for shards that have some)."""
+    out: list[str] = []
+    data = jsonl.read_complete(store.shards / rel).data
+    for lineno, r in parse_each(data, rel, 1, out):
+        ok = (
+            r.__class__ is dict and r.get("schema_version") == 1 and r.get("prompt") == prompt
+            and isinstance(r.get("ts"), str) and r.get("kind") in KINDS
+            and not (r.get("kind") == "rating" and not isinstance(r.get("rating"), int | float))
+        )  # fmt: skip
+        if not ok:
+            out.append(f"{rel}:{lineno}: not a valid feedback record of {prompt}; skipped")
+    return out or [f"{rel}: a line has a field of the wrong type; that field was left out"]
+
+
+def load_groups(
+    con: Any, store: Store, items: list[Shard], table: str, since: str | None = None
+) -> list[str]:
+    """Fold ``items`` into ``table`` (created) as per-shard groups; returns the warnings."""
+    if not items:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} {_EMPTY_GROUPS}")
+        return []
+    files = ShardFiles(store, items)
+    try:
+        names = files.names()
+        params: dict[str, Any] = {"files": names}
+        if since:
+            params["since"] = since
+        sql = _GROUPS_SQL.replace("{where}", "WHERE r.ts >= $since" if since else "").replace(
+            "{read_json}", read_json_sql(SUMMARY_COLUMNS, store.config.limits.max_record_bytes)
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_groups AS {sql}", params)
+        for copy, real in files.copies().items():
+            con.execute("UPDATE raw_groups SET file = $r WHERE file = $c", {"r": real, "c": copy})
+        plen = len(str(store.shards)) + 2
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_TO_SHARDS_SQL}", {"plen": plen})
+        con.execute("DROP TABLE raw_groups")
+    finally:
+        files.close()
+    warnings = files.warnings
+    prompts = {r[1]: r[2] for r in files.rows}
+    for rel, _n in con.execute(
+        f"SELECT shard, sum(n) FROM {table} WHERE NOT ok GROUP BY shard ORDER BY shard"
+    ).fetchall():
+        warnings += _bad_line_warnings(store, rel, prompts[rel])
+    con.execute(f"DELETE FROM {table} WHERE NOT ok")
+    return warnings
