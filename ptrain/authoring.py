@@ -27,10 +27,10 @@ from ptrain.layout import CONFIG_FILE
 from ptrain.storage.yamlio import YamlLimits, atomic_write, load_roundtrip
 
 if TYPE_CHECKING:
-    from ptrain.repo import PromptRepo, Version
+    from ptrain.versions import PromptStore, Version
 
 
-def writable(repo: PromptRepo) -> None:
+def writable(repo: PromptStore) -> None:
     if repo.git.bare:
         raise GitStateError(
             "this is a bare repository", "run the command in a clone with a work tree"
@@ -60,7 +60,7 @@ def safe_path(root: Path, rel: str) -> Path:
 
 
 def commit_and_write(
-    repo: PromptRepo, files: dict[str, bytes | None], message: str, verb: str
+    repo: PromptStore, files: dict[str, bytes | None], message: str, verb: str
 ) -> str:
     """One transaction: write the work-tree files and commit exactly them, or neither."""
     writable(repo)
@@ -99,7 +99,7 @@ def _check_size(text: str, source: str) -> None:
 
 
 def create(
-    repo: PromptRepo, name: str, text: str, message: str | None, source: str | None
+    repo: PromptStore, name: str, text: str, message: str | None, source: str | None
 ) -> Version:
     path = repo.prompt_path(name)
     writable(repo)
@@ -120,7 +120,7 @@ def create(
 
 
 def update(
-    repo: PromptRepo, name: str, text: str | None, message: str | None, source: str | None
+    repo: PromptStore, name: str, text: str | None, message: str | None, source: str | None
 ) -> Version:
     path = repo.prompt_path(name)
     writable(repo)
@@ -157,7 +157,7 @@ def update(
     return repo.versions(name)[-1]
 
 
-def export(repo: PromptRepo, dest: Path, env: str, fmt: str) -> list[Path]:
+def export(repo: PromptStore, dest: Path, env: str, fmt: str) -> list[Path]:
     """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""
     repo.check_env(env)
     if fmt not in ("yaml", "json"):

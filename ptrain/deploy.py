@@ -33,7 +33,7 @@ from ptrain.errors import ConcurrentUpdate, PtrainError, VersionNotFound
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, RECORD_TAG_PREFIX, Git, RefOp
 
 if TYPE_CHECKING:
-    from ptrain.repo import PromptRepo, Version
+    from ptrain.versions import PromptStore, Version
 
 
 @dataclass
@@ -142,7 +142,7 @@ def chains(
     return out
 
 
-def history(repo: PromptRepo, name: str, env: str | None = None) -> list[DeployRecord]:
+def history(repo: PromptStore, name: str, env: str | None = None) -> list[DeployRecord]:
     """Deploy records (oldest first) of one prompt in one env, or in all envs."""
     out = [r for ch in chains(repo.git, name, env).values() for r in ch.history]
     out.sort(key=lambda r: (r.at, r.seq))
@@ -151,14 +151,14 @@ def history(repo: PromptRepo, name: str, env: str | None = None) -> list[DeployR
     return out
 
 
-def deploy(repo: PromptRepo, name: str, version: str | int, env: str, reason: str) -> DeployRecord:
+def deploy(repo: PromptStore, name: str, version: str | int, env: str, reason: str) -> DeployRecord:
     repo.check_env(env)
     target = repo.resolve(name, version)
     repo._check_content(name, repo.read_text(name, target.commit))
     return _move(repo, name, env, target, "deploy", reason)
 
 
-def rollback(repo: PromptRepo, name: str, env: str, reason: str) -> DeployRecord:
+def rollback(repo: PromptStore, name: str, env: str, reason: str) -> DeployRecord:
     repo.check_env(env)
     ch = chains(repo.git, name, env).get((name, env))
     live = ch.live if ch else None
@@ -185,7 +185,7 @@ def _unique_id() -> str:
 
 
 def _move(
-    repo: PromptRepo,
+    repo: PromptStore,
     name: str,
     env: str,
     target: Version,

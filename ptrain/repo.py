@@ -12,7 +12,6 @@ import difflib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from ptrain.errors import (
 from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR, env_problem, name_problem
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, Git, GitError
 from ptrain.storage.yamlio import atomic_write, load_roundtrip, load_safe
+from ptrain.versions import Version
 
 if TYPE_CHECKING:
     from ptrain.config import Config
@@ -37,27 +37,6 @@ if TYPE_CHECKING:
 
 # ptrain.config, ptrain.prompts and ptrain.ab define pydantic models (~60 ms to build): they are
 # imported where used, so `prompt show` and runtime `get()` only pay for what they touch.
-
-
-@dataclass
-class Version:
-    name: str
-    number: int | None
-    commit: str
-    date: str = ""
-    author: str = ""
-    message: str = ""
-    envs: list[str] = field(default_factory=list)
-
-    @property
-    def short(self) -> str:
-        return self.commit[:8]
-
-    def label(self) -> str:
-        return f"v{self.number}" if self.number else self.short
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "short": self.short}
 
 
 def check_name(name: str) -> str:
