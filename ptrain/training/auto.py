@@ -71,7 +71,7 @@ def run_auto(
 
 
 def _open_pr(repo, res, row: dict, remote: str, pending: dict) -> None:
-    from ptrain.review.github import open_or_update_pr, review_instructions
+    from ptrain.review.publish import open_or_update_pr, review_instructions
 
     try:
         row["pr_url"] = open_or_update_pr(repo, res, remote=remote)

@@ -15,11 +15,11 @@ from ptrain.llm.budget import Budget
 from ptrain.review.github import (
     GitHub,
     GitHubError,
-    open_or_update_pr,
     parse_remote,
     prompt_marker,
     redact,
 )
+from ptrain.review.publish import open_or_update_pr
 from ptrain.training.run import train
 from tests.conftest import git
 from tests.review.conftest import SLUG, TOKEN, everything_written
