@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ptrain.evaluation.runner import EvalResult
+from ptrain.evaluation.results import EvalResult
 from ptrain.evaluation.stats import discordant, mcnemar_exact, paired_bootstrap_ci
 
 # Metrics where lower is better (the report marks improvements by direction).

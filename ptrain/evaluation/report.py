@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ptrain.evaluation.compare import LOWER_IS_BETTER, Comparison, format_p
-from ptrain.evaluation.runner import EvalResult
+from ptrain.evaluation.results import EvalResult
 
 METRIC_ROWS = [
     ("success_rate", "Success rate", "pct"),

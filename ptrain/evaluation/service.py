@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from ptrain.errors import PtrainError
 from ptrain.evaluation.compare import Comparison, compare
-from ptrain.evaluation.runner import EvalResult, Progress, evaluate
+
+# models_for and response_cache_dir live in models.py (calibration uses them too); review,
+# training and invoke import them from here
+from ptrain.evaluation.models import models_for
+from ptrain.evaluation.models import response_cache_dir as response_cache_dir
+from ptrain.evaluation.results import EvalResult, Progress
+from ptrain.evaluation.runner import evaluate
 from ptrain.evaluation.store import ResultStore
 from ptrain.evaluation.suite import Assertion, Case, Suite, load_suite, suite_path
 
@@ -32,18 +38,6 @@ if TYPE_CHECKING:
 
 SHORT_OUTPUT = 80  # outputs up to this long (one line) are compared exactly
 MAX_OUTPUT = 2000  # longer rated outputs are not turned into cases
-
-
-def response_cache_dir(repo: PromptRepo) -> Path | None:
-    return Path(repo.root) / ".ptrain" / "cache" / "responses" if repo.config.models.cache else None
-
-
-def models_for(repo: PromptRepo) -> tuple[LLM, LLM]:
-    """(task model, judge model) as configured, sharing the repo's response cache."""
-    from ptrain.llm.client import LLM
-
-    cache = response_cache_dir(repo)
-    return LLM(repo.config.task(), cache_dir=cache), LLM(repo.config.optimizer(), cache_dir=cache)
 
 
 def scorers_for(repo: PromptRepo) -> Scorers:
