@@ -235,7 +235,7 @@ def cases_from_feedback(
     out: list[Case] = []
     seen_inputs: set[str] = set()
     for r in iter_feedback(repo.root, name, kinds=["rating", "error"], newest_first=True):
-        kind, rid = r.get("kind"), str(r.get("id"))
+        rid = str(r.get("id"))
         inputs = r.get("inputs") or {}
         output = r.get("output")
         if f"feedback:{rid}" in used_sources:
@@ -248,27 +248,9 @@ def cases_from_feedback(
         if key in seen_inputs or key in used_inputs:
             skip("same inputs as another case")
             continue
-        rating = r.get("rating")
-        case: Case | None = None
-        if kind == "rating" and rating is not None and rating >= min_rating:
-            case = _positive_case(rid, inputs, output)
-            if case is None:
-                skip("high rating without a usable output")
-        elif kind == "rating" and rating is not None and rating <= max_bad_rating:
-            case = _regression_case(rid, inputs, output, r.get("message"))
-            if case is None:
-                skip("low rating without output or complaint")
-        elif kind == "error":
-            case = Case(
-                id=_case_id("fb-err", rid),
-                vars=inputs,
-                assert_=[Assertion(regex=r"\S")],
-                source=f"feedback:{rid}",
-                tags=["from-feedback", "regression", "error"],
-            )
-        else:
-            skip("rating between the thresholds")
+        case, why = _case_of(r, rid, inputs, output, min_rating, max_bad_rating)
         if case is None:
+            skip(why)
             continue
         if case.id in used_ids:
             skip("case id already in the suite")
@@ -279,6 +261,33 @@ def cases_from_feedback(
         if limit is not None and len(out) >= limit:
             break
     return FromFeedback(out, skipped)
+
+
+def _case_of(
+    r: dict[str, Any],
+    rid: str,
+    inputs: dict[str, Any],
+    output: str | None,
+    min_rating: float,
+    max_bad_rating: float,
+) -> tuple[Case | None, str]:
+    """The case a feedback record makes (positive, regression or error), or None and why not."""
+    kind, rating = r.get("kind"), r.get("rating")
+    if kind == "rating" and rating is not None and rating >= min_rating:
+        return _positive_case(rid, inputs, output), "high rating without a usable output"
+    if kind == "rating" and rating is not None and rating <= max_bad_rating:
+        case = _regression_case(rid, inputs, output, r.get("message"))
+        return case, "low rating without output or complaint"
+    if kind == "error":
+        case = Case(
+            id=_case_id("fb-err", rid),
+            vars=inputs,
+            assert_=[Assertion(regex=r"\S")],
+            source=f"feedback:{rid}",
+            tags=["from-feedback", "regression", "error"],
+        )
+        return case, ""
+    return None, "rating between the thresholds"
 
 
 def _inputs_key(inputs: dict[str, Any]) -> str:
