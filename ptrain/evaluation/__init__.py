@@ -32,14 +32,15 @@ from __future__ import annotations
 
 from ptrain.evaluation.compare import Comparison, compare
 from ptrain.evaluation.report import render_markdown
-from ptrain.evaluation.runner import CaseResult, EvalResult, RunOutcome, evaluate
+from ptrain.evaluation.results import CaseResult, EvalResult, RunOutcome
+from ptrain.evaluation.runner import evaluate
 from ptrain.evaluation.store import ResultStore
 from ptrain.evaluation.suite import Assertion, Case, Suite, load_suite
 
 
 def models_for(repo):
     """(task LLM, judge LLM) as configured in ``repo``, sharing its response cache."""
-    from ptrain.evaluation.service import models_for as _models_for
+    from ptrain.evaluation.models import models_for as _models_for
 
     return _models_for(repo)
 

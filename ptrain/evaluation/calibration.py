@@ -326,7 +326,7 @@ def calibrate(
     repo: PromptRepo, metrics: Sequence[str] | None = None, *, judge: LLM | None = None
 ) -> CalibrationReport:
     """Measure the configured judge on each metric's calibration set and record the result."""
-    from ptrain.evaluation.service import models_for
+    from ptrain.evaluation.models import models_for
     from ptrain.storage.yamlio import atomic_write
 
     wanted = list(metrics or METRICS)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ptrain.evaluation.runner import EvalResult
+from ptrain.evaluation.results import EvalResult
 from ptrain.evaluation.stats import discordant, mcnemar_exact, paired_bootstrap_ci
 
 # Metrics where lower is better (the report marks improvements by direction).
@@ -131,6 +131,37 @@ def compare(
         for k in ("success_rate", "safety_score", "improvement_required", "coherence", "relevance")
     }
     cm = candidate.metrics
+    comp = Comparison(candidate, baseline, {}, _absolute_gates(candidate, t), t, significance)
+    if baseline is None:
+        comp.notes.append("no baseline: only the absolute gates apply")
+        comp.deltas = {k: {"baseline": None, "candidate": v, "delta": None} for k, v in cm.items()}
+        return comp
+
+    bm = baseline.metrics
+    for k in list(dict.fromkeys([*bm, *cm])):
+        b, c = bm.get(k), cm.get(k)
+        comp.deltas[k] = {
+            "baseline": b,
+            "candidate": c,
+            "delta": (c - b) if b is not None and c is not None else None,
+        }
+
+    if baseline.cases_hash != candidate.cases_hash:
+        comp.gates.append(
+            Gate(
+                "same_cases",
+                False,
+                "baseline and candidate ran on different cases; their results are not comparable",
+            )
+        )
+    p = _pair(comp, baseline, candidate, bootstrap_seed)
+    comp.gates.append(_improvement_gate(comp, baseline, t, p))
+    return comp
+
+
+def _absolute_gates(candidate: EvalResult, t: dict[str, Any]) -> list[Gate]:
+    """The gates on the candidate alone: success rate, safety, coherence and relevance."""
+    cm = candidate.metrics
     gates: list[Gate] = []
     sr = cm.get("success_rate")
     gates.append(
@@ -162,89 +193,70 @@ def compare(
     gates += _quality_gates(
         cm, {k for k, v in candidate.calibration.items() if v.get("calibrated")}, t
     )
-    comp = Comparison(candidate, baseline, {}, gates, t, significance)
-    if baseline is None:
-        comp.notes.append("no baseline: only the absolute gates apply")
-        comp.deltas = {k: {"baseline": None, "candidate": v, "delta": None} for k, v in cm.items()}
-        return comp
+    return gates
 
-    bm = baseline.metrics
-    for k in list(dict.fromkeys([*bm, *cm])):
-        b, c = bm.get(k), cm.get(k)
-        comp.deltas[k] = {
-            "baseline": b,
-            "candidate": c,
-            "delta": (c - b) if b is not None and c is not None else None,
-        }
 
-    if baseline.cases_hash != candidate.cases_hash:
-        gates.append(
-            Gate(
-                "same_cases",
-                False,
-                "baseline and candidate ran on different cases; their results are not comparable",
-            )
-        )
+def _pair(comp: Comparison, baseline: EvalResult, candidate: EvalResult, seed: int) -> float:
+    """The paired statistics on the cases both ran: discordant counts, McNemar's exact p (also
+    returned) and the bootstrap interval of the success-rate difference."""
     bo, co = baseline.outcomes(), candidate.outcomes()
     ids = [i for i in co if i in bo]
     comp.paired_cases = len(ids)
     base_pass = [bo[i] for i in ids]
     cand_pass = [co[i] for i in ids]
     comp.baseline_only, comp.candidate_only = discordant(base_pass, cand_pass)
-    comp.p_value = mcnemar_exact(comp.baseline_only, comp.candidate_only)
+    comp.p_value = p = mcnemar_exact(comp.baseline_only, comp.candidate_only)
     comp.ci = paired_bootstrap_ci(
-        [float(x) for x in base_pass], [float(x) for x in cand_pass], seed=bootstrap_seed
+        [float(x) for x in base_pass], [float(x) for x in cand_pass], seed=seed
     )
+    return p
+
+
+def _improvement_gate(comp: Comparison, baseline: EvalResult, t: dict[str, Any], p: float) -> Gate:
+    """Whether the candidate improves on ``baseline`` enough, and significantly (McNemar ``p``
+    below ``comp.significance``), or replaces a failing baseline by passing every case."""
+    significance = comp.significance
+    cm = comp.candidate.metrics
     delta = comp.deltas["success_rate"]["delta"]
     need = t["improvement_required"]
-    bsr = bm.get("success_rate")
+    bsr = baseline.metrics.get("success_rate")
     if delta is None:
-        gates.append(Gate("improvement", False, "success rate unavailable"))
-    elif (
+        return Gate("improvement", False, "success rate unavailable")
+    if (
         bsr is not None
         and bsr < t["success_rate"]
         and cm.get("success_rate") == 1.0
         and comp.baseline_only == 0
         and delta >= need
     ):
-        gates.append(
-            Gate(
-                "improvement",
-                True,
-                f"{baseline.label} fails the success-rate bar ({bsr:.2f} < "
-                f"{t['success_rate']:.2f}) and the candidate passes every case: replacing a "
-                f"failing version needs no significance (McNemar p = {format_p(comp.p_value)}, "
-                f"{comp.candidate_only} cases fixed, {comp.baseline_only} broken)",
-            )
+        return Gate(
+            "improvement",
+            True,
+            f"{baseline.label} fails the success-rate bar ({bsr:.2f} < "
+            f"{t['success_rate']:.2f}) and the candidate passes every case: replacing a "
+            f"failing version needs no significance (McNemar p = {format_p(p)}, "
+            f"{comp.candidate_only} cases fixed, {comp.baseline_only} broken)",
         )
-    elif delta < need:
-        gates.append(
-            Gate(
-                "improvement",
-                False,
-                f"improvement {delta:+.2f} over {baseline.label} < {need:.2f} required",
-            )
+    if delta < need:
+        return Gate(
+            "improvement",
+            False,
+            f"improvement {delta:+.2f} over {baseline.label} < {need:.2f} required",
         )
-    elif not comp.significant:
-        gates.append(
-            Gate(
-                "improvement",
-                False,
-                f"improvement {delta:+.2f} over {baseline.label} is not significant "
-                f"(McNemar p = {format_p(comp.p_value)} ≥ {significance}; "
-                f"{comp.candidate_only} cases fixed, {comp.baseline_only} broken)",
-            )
+    if not comp.significant:
+        return Gate(
+            "improvement",
+            False,
+            f"improvement {delta:+.2f} over {baseline.label} is not significant "
+            f"(McNemar p = {format_p(p)} ≥ {significance}; "
+            f"{comp.candidate_only} cases fixed, {comp.baseline_only} broken)",
         )
-    else:
-        gates.append(
-            Gate(
-                "improvement",
-                True,
-                f"improvement {delta:+.2f} over {baseline.label} ≥ {need:.2f}, significant "
-                f"(McNemar p = {format_p(comp.p_value)} < {significance})",
-            )
-        )
-    return comp
+    return Gate(
+        "improvement",
+        True,
+        f"improvement {delta:+.2f} over {baseline.label} ≥ {need:.2f}, significant "
+        f"(McNemar p = {format_p(p)} < {significance})",
+    )
 
 
 def format_p(p: float) -> str:

@@ -17,7 +17,7 @@ from ptrain.evaluation import assertions as A
 from ptrain.evaluation import metrics as M
 
 if TYPE_CHECKING:
-    from ptrain.evaluation.runner import Progress, RunOutcome
+    from ptrain.evaluation.results import Progress, RunOutcome
     from ptrain.evaluation.suite import Case
     from ptrain.llm.client import LLM
 

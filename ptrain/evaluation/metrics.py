@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from ptrain.evaluation.stats import bootstrap_ci
 
 if TYPE_CHECKING:
-    from ptrain.evaluation.runner import CaseResult
+    from ptrain.evaluation.results import CaseResult
 
 JUDGE_METRICS = ("coherence", "relevance", "safety")  # what a judge can be asked to score
 MIN_JUDGE_COVERAGE = 0.5

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from ptrain.evaluation.compare import LOWER_IS_BETTER, Comparison, format_p
-from ptrain.evaluation.runner import EvalResult
+from ptrain.evaluation.results import EvalResult
 
 METRIC_ROWS = [
     ("success_rate", "Success rate", "pct"),
@@ -121,6 +121,17 @@ def render_markdown(
 
         subject = compare(subject, None, thresholds or Thresholds())
     c = subject
+    lines = _header(c)
+    base = c.baseline
+    lines += _comparison_table(c, base) if base is not None else _metric_table(c.candidate)
+    lines.append("")
+    lines += _notes(c)
+    lines += _failing_cases(c.candidate, max_failures)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _header(c: Comparison) -> list[str]:
+    """The title, the verdict with its gates and the line naming what was run."""
     cand, base = c.candidate, c.baseline
     lines: list[str] = []
     title = f"## Evaluation: `{cand.prompt}` {cand.label}"
@@ -145,73 +156,90 @@ def render_markdown(
         + "."
     )
     lines.append("")
+    return lines
 
-    if base is not None:
-        lines += ["| Metric | Baseline | Candidate | Δ |", "|---|---:|---:|---:|"]
-        for key, name, kind in METRIC_ROWS:
-            d = c.deltas.get(key)
-            if d is None or not (d["baseline"] or d["candidate"]) and kind == "int":
-                continue  # no feedback ratings on either side
-            if d["baseline"] is None and d["candidate"] is None and key not in cand.calibration:
-                continue
-            lines.append(
-                f"| {name} | {metric_cell(base, key, kind)} | {metric_cell(cand, key, kind)} | "
-                f"{format_delta(key, d['delta'], kind)} |"
-            )
-        lines.append("")
-        lo, hi = c.ci or (0.0, 0.0)
+
+def _comparison_table(c: Comparison, base: EvalResult) -> list[str]:
+    """Baseline, candidate and delta per metric, then the paired significance."""
+    cand = c.candidate
+    lines = ["| Metric | Baseline | Candidate | Δ |", "|---|---:|---:|---:|"]
+    for key, name, kind in METRIC_ROWS:
+        d = c.deltas.get(key)
+        if d is None or not (d["baseline"] or d["candidate"]) and kind == "int":
+            continue  # no feedback ratings on either side
+        if d["baseline"] is None and d["candidate"] is None and key not in cand.calibration:
+            continue
         lines.append(
-            f"**Significance:** exact McNemar p = {format_p(c.p_value) if c.p_value is not None else 'n/a'} over {c.paired_cases} paired "
-            f"cases ({c.candidate_only} fixed, {c.baseline_only} broken); paired bootstrap 95% "
-            f"CI of the success-rate change [{lo * 100:+.1f}, {hi * 100:+.1f}] pts; "
-            f"threshold p < {c.significance}."
+            f"| {name} | {metric_cell(base, key, kind)} | {metric_cell(cand, key, kind)} | "
+            f"{format_delta(key, d['delta'], kind)} |"
         )
-        lines.append("")
-        lines.append(
-            "Intervals in brackets: percentile bootstrap 95% over cases, per version. Coherence, "
-            "relevance and safety are measured without a judge (docs/metrics.md); a judge metric "
-            "gates only when calibrated (`ptrain evaluate calibrate`)."
-        )
-    else:
-        lines += ["| Metric | Value |", "|---|---:|"]
-        for key, name, kind in METRIC_ROWS:
-            v = cand.metrics.get(key)
-            if v is not None or key in cand.calibration:
-                lines.append(f"| {name} | {metric_cell(cand, key, kind)} |")
     lines.append("")
+    lo, hi = c.ci or (0.0, 0.0)
+    lines.append(
+        f"**Significance:** exact McNemar p = {format_p(c.p_value) if c.p_value is not None else 'n/a'} over {c.paired_cases} paired "
+        f"cases ({c.candidate_only} fixed, {c.baseline_only} broken); paired bootstrap 95% "
+        f"CI of the success-rate change [{lo * 100:+.1f}, {hi * 100:+.1f}] pts; "
+        f"threshold p < {c.significance}."
+    )
+    lines.append("")
+    lines.append(
+        "Intervals in brackets: percentile bootstrap 95% over cases, per version. Coherence, "
+        "relevance and safety are measured without a judge (docs/metrics.md); a judge metric "
+        "gates only when calibrated (`ptrain evaluate calibrate`)."
+    )
+    return lines
 
-    notes = list(dict.fromkeys([*c.notes, *cand.notes, *((base.notes) if base else [])]))
-    if notes:
-        lines += ["<details><summary>Notes</summary>", ""]
-        lines += [f"- {_plain(n)}" for n in notes]
-        lines += ["", "</details>", ""]
 
+def _metric_table(cand: EvalResult) -> list[str]:
+    """The value of each metric of a single evaluation."""
+    lines = ["| Metric | Value |", "|---|---:|"]
+    for key, name, kind in METRIC_ROWS:
+        v = cand.metrics.get(key)
+        if v is not None or key in cand.calibration:
+            lines.append(f"| {name} | {metric_cell(cand, key, kind)} |")
+    return lines
+
+
+def _notes(c: Comparison) -> list[str]:
+    """The notes of the comparison and both evaluations, once each, folded away."""
+    base = c.baseline
+    notes = list(dict.fromkeys([*c.notes, *c.candidate.notes, *((base.notes) if base else [])]))
+    if not notes:
+        return []
+    lines = ["<details><summary>Notes</summary>", ""]
+    lines += [f"- {_plain(n)}" for n in notes]
+    return [*lines, "", "</details>", ""]
+
+
+def _failing_cases(cand: EvalResult, max_failures: int) -> list[str]:
+    """The first ``max_failures`` failing cases: input, expected, output and why."""
     failing = cand.failing()
-    if failing:
-        shown = failing[:max_failures]
-        lines += [
-            f"### Failing cases ({len(failing)} of {len(cand.cases)})",
-            "",
-            "| Case | Input | Expected | Got | Why |",
-            "|---|---|---|---|---|",
-        ]
-        for case in shown:
-            run = case.runs[0]
-            why = run.error or "; ".join(
-                f"{ch.kind}: {ch.detail}" if ch.detail else ch.kind
-                for ch in run.checks
-                if not ch.passed
-            )
-            frac = f" ({case.pass_fraction:.0%} of runs)" if cand.runs > 1 else ""
-            lines.append(
-                f"| {code(case.id, 60)} | {code(case.vars)} | "
-                f"{code(case.expected) if case.expected is not None else ''} | "
-                f"{code(case.output)} | {code(why, 120)}{frac} |"
-            )
-        if len(failing) > len(shown):
-            lines.append(f"\n…and {len(failing) - len(shown)} more (see `--json`).")
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    if not failing:
+        return []
+    shown = failing[:max_failures]
+    lines = [
+        f"### Failing cases ({len(failing)} of {len(cand.cases)})",
+        "",
+        "| Case | Input | Expected | Got | Why |",
+        "|---|---|---|---|---|",
+    ]
+    for case in shown:
+        run = case.runs[0]
+        why = run.error or "; ".join(
+            f"{ch.kind}: {ch.detail}" if ch.detail else ch.kind
+            for ch in run.checks
+            if not ch.passed
+        )
+        frac = f" ({case.pass_fraction:.0%} of runs)" if cand.runs > 1 else ""
+        lines.append(
+            f"| {code(case.id, 60)} | {code(case.vars)} | "
+            f"{code(case.expected) if case.expected is not None else ''} | "
+            f"{code(case.output)} | {code(why, 120)}{frac} |"
+        )
+    if len(failing) > len(shown):
+        lines.append(f"\n…and {len(failing) - len(shown)} more (see `--json`).")
+    lines.append("")
+    return lines
 
 
 def _plain(text: str) -> str:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,10 @@ from ptrain.evaluation import metrics as M
 from ptrain.evaluation.judge import batched as _batched
 from ptrain.evaluation.judge import judge_all
 from ptrain.evaluation.quality import QUALITY_METRICS, Scorers, score_outputs
+
+# the result types live in results.py (metrics and the judge read them without importing the
+# runner); importing them from here keeps working
+from ptrain.evaluation.results import CaseResult, EvalResult, Progress, RunOutcome
 from ptrain.evaluation.store import ResultStore, result_key
 from ptrain.evaluation.suite import Case
 
@@ -36,158 +40,6 @@ if TYPE_CHECKING:
 
 SEED = 42
 METRICS = (*QUALITY_METRICS, "safety", *(f"judge_{m}" for m in M.JUDGE_METRICS))
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-@dataclass
-class RunOutcome:
-    run: int
-    output: str
-    passed: bool
-    checks: list[A.Check] = field(default_factory=list)
-    latency_ms: float | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached: bool = False
-    error: str | None = None
-    flags: list[str] = field(default_factory=list)  # safety violations + "refusal"
-    judge: dict[str, float] | None = None
-    replayed: bool = False  # a copy of run 0 (temperature 0), not a call of its own
-    scores: dict[str, float] = field(default_factory=dict)  # coherence, relevance (no judge)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "checks": [c.to_dict() for c in self.checks]}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunOutcome:
-        return cls(**{**d, "checks": [A.Check(**c) for c in d.get("checks", [])]})
-
-
-@dataclass
-class CaseResult:
-    id: str
-    vars: dict[str, Any]
-    expected: str | None
-    runs: list[RunOutcome]
-    tags: list[str] = field(default_factory=list)
-    source: str = "manual"
-
-    @property
-    def pass_fraction(self) -> float:
-        return sum(r.passed for r in self.runs) / len(self.runs) if self.runs else 0.0
-
-    @property
-    def passed(self) -> bool:
-        return sum(r.passed for r in self.runs) * 2 > len(self.runs)
-
-    @property
-    def output(self) -> str:
-        """The output of the first run (what a report shows)."""
-        return self.runs[0].output if self.runs else ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "vars": self.vars,
-            "expected": self.expected,
-            "tags": self.tags,
-            "source": self.source,
-            "passed": self.passed,
-            "pass_fraction": self.pass_fraction,
-            "runs": [r.to_dict() for r in self.runs],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> CaseResult:
-        return cls(
-            id=d["id"],
-            vars=d["vars"],
-            expected=d.get("expected"),
-            runs=[RunOutcome.from_dict(r) for r in d["runs"]],
-            tags=d.get("tags", []),
-            source=d.get("source", "manual"),
-        )
-
-
-@dataclass
-class EvalResult:
-    prompt: str
-    version: int | None
-    commit: str
-    prompt_hash: str
-    cases_hash: str
-    model: dict[str, Any]
-    judge_model: dict[str, Any] | None
-    runs: int
-    cases: list[CaseResult]
-    metrics: dict[str, float | None]
-    notes: list[str] = field(default_factory=list)
-    spend: dict[str, Any] = field(default_factory=dict)
-    created: str = ""
-    key: str = ""
-    cached: bool = False
-    intervals: dict[str, list[float]] = field(default_factory=dict)  # metric -> [lo, hi]
-    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)  # judge_* -> status
-    scorers: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def label(self) -> str:
-        if self.version:
-            return f"v{self.version} ({self.commit[:8]})"
-        return self.commit[:8] if self.commit else "candidate (uncommitted)"
-
-    def outcomes(self) -> dict[str, bool]:
-        """Case id -> majority outcome (what the paired significance test compares)."""
-        return {c.id: c.passed for c in self.cases}
-
-    def failing(self) -> list[CaseResult]:
-        return [c for c in self.cases if not c.passed]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "prompt": self.prompt,
-            "version": self.version,
-            "commit": self.commit,
-            "label": self.label,
-            "prompt_hash": self.prompt_hash,
-            "cases_hash": self.cases_hash,
-            "model": self.model,
-            "judge_model": self.judge_model,
-            "runs": self.runs,
-            "metrics": self.metrics,
-            "notes": self.notes,
-            "spend": self.spend,
-            "created": self.created,
-            "key": self.key,
-            "cached": self.cached,
-            "intervals": self.intervals,
-            "calibration": self.calibration,
-            "scorers": self.scorers,
-            "cases": [c.to_dict() for c in self.cases],
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EvalResult:
-        return cls(
-            prompt=d["prompt"],
-            version=d.get("version"),
-            commit=d.get("commit", ""),
-            prompt_hash=d["prompt_hash"],
-            cases_hash=d["cases_hash"],
-            model=d["model"],
-            judge_model=d.get("judge_model"),
-            runs=d["runs"],
-            cases=[CaseResult.from_dict(c) for c in d["cases"]],
-            metrics=d["metrics"],
-            notes=d.get("notes", []),
-            spend=d.get("spend", {}),
-            created=d.get("created", ""),
-            key=d.get("key", ""),
-            cached=bool(d.get("cached", False)),
-            intervals=d.get("intervals", {}),
-            calibration=d.get("calibration", {}),
-            scorers=d.get("scorers", {}),
-        )
 
 
 def prompt_hash(prompt: LoadedPrompt) -> str:
@@ -223,139 +75,37 @@ def evaluate(
     -> status from ``calibration.status``; only a calibrated judge metric can affect a gate.
     With ``store`` an identical earlier evaluation is returned (``cached``) without a model call.
     """
-    if runs < 1:
-        raise PtrainError(f"runs must be at least 1, not {runs}", "pass --runs 1 or more")
-    if not cases:
-        raise PtrainError(
-            f"no eval cases for {prompt.name}", f"add cases to evals/{prompt.name}.yaml"
-        )
-    plan = _Plan.of(metrics, cases, llm, scorers, calibration)
-    judge_metrics, quality, needs_embedder = plan.judge_metrics, plan.quality, plan.needs_embedder
-    scorers, calibration, calibrated = plan.scorers, plan.calibration, plan.calibrated
-    needs_rubric = any(a.kind == "llm_rubric" for c in cases for a in c.assertions())
-    if needs_rubric and judge is None:
-        raise PtrainError(
-            "the suite has llm_rubric assertions but no judge model was given",
-            "configure training.model in ptrain.yaml (the judge)",
-        )
+    _check_request(prompt, cases, runs)
+    plan = _Plan.of(metrics, cases, llm, judge, scorers, calibration)
     messages = _format_all(prompt, cases)
 
     temperature = _pick(prompt.spec.model.temperature, llm.settings.temperature)
     max_tokens = _pick(prompt.spec.model.max_tokens, llm.settings.max_tokens)
     model_ident = {**llm.identity(), "temperature": temperature, "max_tokens": max_tokens}
-    uses_judge = judge is not None and (bool(judge_metrics) or needs_rubric)
+    uses_judge = judge is not None and (bool(plan.judge_metrics) or plan.needs_rubric)
     judge_ident = judge.identity() if uses_judge and judge is not None else None
     p_hash, c_hash = prompt_hash(prompt), cases_hash(cases)
-    key = result_key(
-        {
-            "prompt": p_hash,
-            "cases": c_hash,
-            "model": model_ident,
-            "judge": judge_ident,
-            "metrics": sorted(judge_metrics) if uses_judge else [],
-            "runs": runs,
-            "v": 2,
-            "quality": (quality, scorers.identity) if needs_embedder else None,
-            "calibrated": calibrated if uses_judge else [],
-            "blocklist": list(blocklist),
-        }
-    )
-    if store is not None:
-        hit = store.get(key)
-        if hit is not None:
-            res = EvalResult.from_dict(hit)
-            # The stored result may come from an identical prompt at another commit.
-            res.prompt, res.version, res.commit = prompt.name, prompt.version, prompt.commit
-            res.cached = True
-            return res
+    key = _key(p_hash, c_hash, model_ident, judge_ident, plan, uses_judge, runs, blocklist)
+    if store is not None and (hit := store.get(key)) is not None:
+        return _from_store(hit, prompt)
 
-    calls_before, hits_before, dollars_before = (
-        llm.calls_made,
-        llm.stats.cache_hits,
-        llm.stats.dollars,
-    )
-    if judge is not None:
-        j_calls_before, j_hits_before = judge.calls_made, judge.stats.cache_hits
-        j_dollars_before = judge.stats.dollars
-
+    meter = _Meter.start(llm, judge)
     # 1. the task model: one call per case per distinct run
-    distinct_runs = 1 if temperature == 0 else runs
-    outcomes: list[list[RunOutcome]] = [[] for _ in cases]
-    total = len(cases) * distinct_runs
-    done = 0
-    for r in range(distinct_runs):
-        seed = None if temperature == 0 else SEED + r
-
-        def tick(n: int, done_before: int = done) -> None:
-            if progress:
-                progress("model", done_before + n, total)
-
-        replies = _batched(
-            llm,
-            messages,
-            dict(temperature=temperature, max_tokens=max_tokens, seed=seed),
-            concurrency,
-            tick,
-        )
-        done += len(messages)
-        for i, reply in enumerate(replies):
-            outcomes[i].append(_outcome(r, reply))
-    for per_case in outcomes:
-        for r in range(distinct_runs, runs):
-            copy = RunOutcome.from_dict(per_case[0].to_dict())
-            copy.run, copy.replayed = r, True
-            per_case.append(copy)
-
-    model_calls = llm.calls_made - calls_before
-    if judge is not None:
-        j_calls_before = judge.calls_made
-
+    sampling = dict(temperature=temperature, max_tokens=max_tokens)
+    outcomes = _run_task(llm, messages, runs, sampling, concurrency, progress)
+    meter.task_done()
     # 2. deterministic checks and safety flags
     _check_all(cases, outcomes, M.fixed_system_text(prompt.spec), blocklist)
-
     # 3. the embedded scorers: coherence, relevance, `similar`
-    if progress and needs_embedder:
-        progress("scoring", 0, 1)
-    quality_notes = score_outputs(scorers, cases, outcomes, quality, concurrency)
-    if progress and needs_embedder:
-        progress("scoring", 1, 1)
-
+    quality_notes = _score_quality(plan, cases, outcomes, concurrency, progress)
     # 4. the judge: rubric verdicts and judge metrics, one request per distinct output
     if uses_judge and judge is not None:
-        judge_all(judge, cases, outcomes, judge_metrics, concurrency, progress)
+        judge_all(judge, cases, outcomes, plan.judge_metrics, concurrency, progress)
 
-    for per_case in outcomes:
-        for o in per_case:
-            o.passed = o.error is None and all(c.passed for c in o.checks)
-
-    results = [
-        CaseResult(c.id, dict(c.vars), c.expected, per_case, list(c.tags), c.source)
-        for c, per_case in zip(cases, outcomes, strict=True)
-    ]
-    values, notes = M.compute(results, judge_metrics, uses_judge, quality, calibrated)
-    notes = quality_notes + notes
-    if quality and scorers.embedder_factory is None:
-        notes.append(f"{', '.join(quality)}: no embedded scorers for a scripted task model")
-    for metric_key, st in calibration.items():
-        if not st.get("calibrated"):
-            notes.append(f"{metric_key} {describe_calibration(st)}: shown, never a gate")
-    if temperature == 0 and runs > 1:
-        notes.append(f"temperature 0: one call per case stands for all {runs} runs")
-    jd = judge if uses_judge else None
-    other = jd if jd is not None and jd is not llm else None
-    spend = {
-        "model_calls": model_calls,
-        "judge_calls": (jd.calls_made - j_calls_before) if jd is not None else 0,
-        "cache_hits": llm.stats.cache_hits
-        - hits_before
-        + ((other.stats.cache_hits - j_hits_before) if other is not None else 0),
-        "cost_usd": round(
-            llm.stats.dollars
-            - dollars_before
-            + ((other.stats.dollars - j_dollars_before) if other is not None else 0),
-            6,
-        ),
-    }
+    results = _case_results(cases, outcomes)
+    values, notes = M.compute(
+        results, plan.judge_metrics, uses_judge, plan.quality, plan.calibrated
+    )
     result = EvalResult(
         prompt=prompt.name,
         version=prompt.version,
@@ -367,17 +117,170 @@ def evaluate(
         runs=runs,
         cases=results,
         metrics=values,
-        notes=notes,
-        spend=spend,
+        notes=quality_notes + notes + plan.notes(temperature, runs),
+        spend=meter.spend(judge if uses_judge else None),
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         key=key,
-        intervals=M.intervals(results, values, "judge_safety" in calibrated),
-        calibration=calibration,
-        scorers=scorers.identity if needs_embedder else {},
+        intervals=M.intervals(results, values, "judge_safety" in plan.calibrated),
+        calibration=plan.calibration,
+        scorers=plan.scorers.identity if plan.needs_embedder else {},
     )
     if store is not None:
         store.put(key, result.to_dict())
     return result
+
+
+def _check_request(prompt: LoadedPrompt, cases: Sequence[Case], runs: int) -> None:
+    """Refuse an evaluation without runs or cases."""
+    if runs < 1:
+        raise PtrainError(f"runs must be at least 1, not {runs}", "pass --runs 1 or more")
+    if not cases:
+        raise PtrainError(
+            f"no eval cases for {prompt.name}", f"add cases to evals/{prompt.name}.yaml"
+        )
+
+
+def _key(
+    p_hash: str,
+    c_hash: str,
+    model_ident: dict[str, Any],
+    judge_ident: dict[str, Any] | None,
+    plan: _Plan,
+    uses_judge: bool,
+    runs: int,
+    blocklist: Sequence[str],
+) -> str:
+    """The result store's key: everything the result depends on."""
+    return result_key(
+        {
+            "prompt": p_hash,
+            "cases": c_hash,
+            "model": model_ident,
+            "judge": judge_ident,
+            "metrics": sorted(plan.judge_metrics) if uses_judge else [],
+            "runs": runs,
+            "v": 2,
+            "quality": (plan.quality, plan.scorers.identity) if plan.needs_embedder else None,
+            "calibrated": plan.calibrated if uses_judge else [],
+            "blocklist": list(blocklist),
+        }
+    )
+
+
+def _case_results(cases: Sequence[Case], outcomes: list[list[RunOutcome]]) -> list[CaseResult]:
+    """Each case with its runs, a run passing when it has no error and every check passed."""
+    for per_case in outcomes:
+        for o in per_case:
+            o.passed = o.error is None and all(c.passed for c in o.checks)
+    return [
+        CaseResult(c.id, dict(c.vars), c.expected, per_case, list(c.tags), c.source)
+        for c, per_case in zip(cases, outcomes, strict=True)
+    ]
+
+
+def _from_store(hit: dict[str, Any], prompt: LoadedPrompt) -> EvalResult:
+    res = EvalResult.from_dict(hit)
+    # The stored result may come from an identical prompt at another commit.
+    res.prompt, res.version, res.commit = prompt.name, prompt.version, prompt.commit
+    res.cached = True
+    return res
+
+
+def _run_task(
+    llm: LLM,
+    messages: list[list[tuple[str, str]]],
+    runs: int,
+    sampling: dict[str, Any],
+    concurrency: int,
+    progress: Progress | None,
+) -> list[list[RunOutcome]]:
+    """One outcome per case per run: at temperature 0 one call per case stands for every run
+    (the copies are ``replayed``), else run *r* is its own call seeded with ``SEED + r``."""
+    temperature = sampling["temperature"]
+    distinct_runs = 1 if temperature == 0 else runs
+    outcomes: list[list[RunOutcome]] = [[] for _ in messages]
+    total = len(messages) * distinct_runs
+    done = 0
+    for r in range(distinct_runs):
+        seed = None if temperature == 0 else SEED + r
+
+        def tick(n: int, done_before: int = done) -> None:
+            if progress:
+                progress("model", done_before + n, total)
+
+        replies = _batched(llm, messages, {**sampling, "seed": seed}, concurrency, tick)
+        done += len(messages)
+        for i, reply in enumerate(replies):
+            outcomes[i].append(_outcome(r, reply))
+    for per_case in outcomes:
+        for r in range(distinct_runs, runs):
+            copy = RunOutcome.from_dict(per_case[0].to_dict())
+            copy.run, copy.replayed = r, True
+            per_case.append(copy)
+    return outcomes
+
+
+def _score_quality(
+    plan: _Plan,
+    cases: Sequence[Case],
+    outcomes: list[list[RunOutcome]],
+    concurrency: int,
+    progress: Progress | None,
+) -> list[str]:
+    """The embedded scorers over every outcome (one ``scoring`` stage); their notes."""
+    if progress and plan.needs_embedder:
+        progress("scoring", 0, 1)
+    notes = score_outputs(plan.scorers, cases, outcomes, plan.quality, concurrency)
+    if progress and plan.needs_embedder:
+        progress("scoring", 1, 1)
+    return notes
+
+
+@dataclass
+class _Meter:
+    """The task model's and the judge's counters at the start, for the evaluation's spend."""
+
+    llm: LLM
+    judge: LLM | None
+    calls: int
+    hits: int
+    dollars: float
+    judge_calls: int = 0
+    judge_hits: int = 0
+    judge_dollars: float = 0.0
+    model_calls: int = 0
+
+    @classmethod
+    def start(cls, llm: LLM, judge: LLM | None) -> _Meter:
+        m = cls(llm, judge, llm.calls_made, llm.stats.cache_hits, llm.stats.dollars)
+        if judge is not None:
+            m.judge_hits, m.judge_dollars = judge.stats.cache_hits, judge.stats.dollars
+        return m
+
+    def task_done(self) -> None:
+        """After the task model's calls: the judge's calls count from here (it may be the same
+        model)."""
+        self.model_calls = self.llm.calls_made - self.calls
+        if self.judge is not None:
+            self.judge_calls = self.judge.calls_made
+
+    def spend(self, judge: LLM | None) -> dict[str, Any]:
+        """``judge``: the judge if it was used, else None."""
+        llm = self.llm
+        other = judge if judge is not None and judge is not llm else None
+        return {
+            "model_calls": self.model_calls,
+            "judge_calls": (judge.calls_made - self.judge_calls) if judge is not None else 0,
+            "cache_hits": llm.stats.cache_hits
+            - self.hits
+            + ((other.stats.cache_hits - self.judge_hits) if other is not None else 0),
+            "cost_usd": round(
+                llm.stats.dollars
+                - self.dollars
+                + ((other.stats.dollars - self.judge_dollars) if other is not None else 0),
+                6,
+            ),
+        }
 
 
 @dataclass
@@ -387,6 +290,7 @@ class _Plan:
     judge_metrics: list[str]
     quality: list[str]
     needs_embedder: bool
+    needs_rubric: bool
     scorers: Scorers
     calibration: dict[str, dict[str, Any]]
     calibrated: list[str]
@@ -397,12 +301,19 @@ class _Plan:
         metrics: Sequence[str],
         cases: Sequence[Case],
         llm: LLM,
+        judge: LLM | None,
         scorers: Scorers | None,
         calibration: dict[str, dict[str, Any]] | None,
     ) -> _Plan:
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise PtrainError(f"unknown metric {unknown[0]!r}", f"choose from {', '.join(METRICS)}")
+        needs_rubric = any(a.kind == "llm_rubric" for c in cases for a in c.assertions())
+        if needs_rubric and judge is None:
+            raise PtrainError(
+                "the suite has llm_rubric assertions but no judge model was given",
+                "configure training.model in ptrain.yaml (the judge)",
+            )
         judge_metrics = [m.removeprefix("judge_") for m in metrics if m.startswith("judge_")]
         quality = [m for m in QUALITY_METRICS if m in metrics]
         needs_embedder = bool(quality) or any(
@@ -417,7 +328,23 @@ class _Plan:
             for m in judge_metrics
         }
         calibrated = sorted(k for k, v in status.items() if v.get("calibrated"))
-        return cls(judge_metrics, quality, needs_embedder, scorers, status, calibrated)
+        return cls(
+            judge_metrics, quality, needs_embedder, needs_rubric, scorers, status, calibrated
+        )
+
+    def notes(self, temperature: float, runs: int) -> list[str]:
+        """What a reader of the result should know about the scorers, the judge and the runs."""
+        notes = []
+        if self.quality and self.scorers.embedder_factory is None:
+            notes.append(
+                f"{', '.join(self.quality)}: no embedded scorers for a scripted task model"
+            )
+        for metric_key, st in self.calibration.items():
+            if not st.get("calibrated"):
+                notes.append(f"{metric_key} {describe_calibration(st)}: shown, never a gate")
+        if temperature == 0 and runs > 1:
+            notes.append(f"temperature 0: one call per case stands for all {runs} runs")
+        return notes
 
 
 def _check_all(

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 
 from ptrain.errors import PtrainError
 from ptrain.evaluation.compare import Comparison, compare
-from ptrain.evaluation.runner import EvalResult, Progress, evaluate
+
+# models_for and response_cache_dir live in models.py (calibration uses them too); review,
+# training and invoke import them from here
+from ptrain.evaluation.models import models_for
+from ptrain.evaluation.models import response_cache_dir as response_cache_dir
+from ptrain.evaluation.results import EvalResult, Progress
+from ptrain.evaluation.runner import evaluate
 from ptrain.evaluation.store import ResultStore
 from ptrain.evaluation.suite import Assertion, Case, Suite, load_suite, suite_path
 
@@ -32,18 +38,6 @@ if TYPE_CHECKING:
 
 SHORT_OUTPUT = 80  # outputs up to this long (one line) are compared exactly
 MAX_OUTPUT = 2000  # longer rated outputs are not turned into cases
-
-
-def response_cache_dir(repo: PromptRepo) -> Path | None:
-    return Path(repo.root) / ".ptrain" / "cache" / "responses" if repo.config.models.cache else None
-
-
-def models_for(repo: PromptRepo) -> tuple[LLM, LLM]:
-    """(task model, judge model) as configured, sharing the repo's response cache."""
-    from ptrain.llm.client import LLM
-
-    cache = response_cache_dir(repo)
-    return LLM(repo.config.task(), cache_dir=cache), LLM(repo.config.optimizer(), cache_dir=cache)
 
 
 def scorers_for(repo: PromptRepo) -> Scorers:
@@ -241,7 +235,7 @@ def cases_from_feedback(
     out: list[Case] = []
     seen_inputs: set[str] = set()
     for r in iter_feedback(repo.root, name, kinds=["rating", "error"], newest_first=True):
-        kind, rid = r.get("kind"), str(r.get("id"))
+        rid = str(r.get("id"))
         inputs = r.get("inputs") or {}
         output = r.get("output")
         if f"feedback:{rid}" in used_sources:
@@ -254,27 +248,9 @@ def cases_from_feedback(
         if key in seen_inputs or key in used_inputs:
             skip("same inputs as another case")
             continue
-        rating = r.get("rating")
-        case: Case | None = None
-        if kind == "rating" and rating is not None and rating >= min_rating:
-            case = _positive_case(rid, inputs, output)
-            if case is None:
-                skip("high rating without a usable output")
-        elif kind == "rating" and rating is not None and rating <= max_bad_rating:
-            case = _regression_case(rid, inputs, output, r.get("message"))
-            if case is None:
-                skip("low rating without output or complaint")
-        elif kind == "error":
-            case = Case(
-                id=_case_id("fb-err", rid),
-                vars=inputs,
-                assert_=[Assertion(regex=r"\S")],
-                source=f"feedback:{rid}",
-                tags=["from-feedback", "regression", "error"],
-            )
-        else:
-            skip("rating between the thresholds")
+        case, why = _case_of(r, rid, inputs, output, min_rating, max_bad_rating)
         if case is None:
+            skip(why)
             continue
         if case.id in used_ids:
             skip("case id already in the suite")
@@ -285,6 +261,33 @@ def cases_from_feedback(
         if limit is not None and len(out) >= limit:
             break
     return FromFeedback(out, skipped)
+
+
+def _case_of(
+    r: dict[str, Any],
+    rid: str,
+    inputs: dict[str, Any],
+    output: str | None,
+    min_rating: float,
+    max_bad_rating: float,
+) -> tuple[Case | None, str]:
+    """The case a feedback record makes (positive, regression or error), or None and why not."""
+    kind, rating = r.get("kind"), r.get("rating")
+    if kind == "rating" and rating is not None and rating >= min_rating:
+        return _positive_case(rid, inputs, output), "high rating without a usable output"
+    if kind == "rating" and rating is not None and rating <= max_bad_rating:
+        case = _regression_case(rid, inputs, output, r.get("message"))
+        return case, "low rating without output or complaint"
+    if kind == "error":
+        case = Case(
+            id=_case_id("fb-err", rid),
+            vars=inputs,
+            assert_=[Assertion(regex=r"\S")],
+            source=f"feedback:{rid}",
+            tags=["from-feedback", "regression", "error"],
+        )
+        return case, ""
+    return None, "rating between the thresholds"
 
 
 def _inputs_key(inputs: dict[str, Any]) -> str:
