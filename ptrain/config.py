@@ -24,7 +24,7 @@ from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR
 from ptrain.schema import Strict, validate_document
 
 SCHEMA_VERSION = 1
-APPROACHES = ("few_shot", "reinforcement", "meta_prompt", "adversarial")
+APPROACHES = ("few_shot", "reinforcement", "meta_prompt", "adversarial", "reflective")
 Provider = Literal["local", "openai", "openai-compatible", "scripted"]
 
 

@@ -52,6 +52,19 @@ class Interaction:
 
 
 @dataclass
+class Failure:
+    """A selection case the parent candidate got wrong, with what it should have answered."""
+
+    case_id: str
+    inputs: dict[str, str]
+    expected: str | None
+    got: str
+
+    def input_text(self) -> str:
+        return "\n".join(f"{k}: {v}" for k, v in self.inputs.items())
+
+
+@dataclass
 class TrainContext:
     repo: Any
     name: str
@@ -68,6 +81,20 @@ class TrainContext:
     dev_score: Callable[[str], float] | None = None  # score a candidate text on build data
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    # the search's current parent: its failing selection cases (the reflective operator's input)
+    failures: list[Failure] = field(default_factory=list)
+    parent_label: str = "current version"
+
+    def for_parent(self, text: str, label: str, failures: list[Failure]) -> TrainContext:
+        """The same data, with ``text`` (a pool candidate) as the prompt operators edit."""
+        from dataclasses import replace
+
+        from ptrain.training.edits import checked
+
+        prompt = LoadedPrompt(self.name, checked(text), self.prompt.commit, self.prompt.version)
+        return replace(
+            self, prompt=prompt, text=text, failures=failures, parent_label=label, notes=[]
+        )
 
     def positives(self) -> list[Interaction]:
         return [i for i in self.interactions if i.good and i.output]
