@@ -133,7 +133,7 @@ def write_suite(root: Path) -> None:
     ]
     i = 0
     for lab, us in DATA.items():
-        for j, u in enumerate(us[:HELD + TRAIN]):
+        for j, u in enumerate(us[: HELD + TRAIN]):
             lines += [
                 f"  - id: c{i}",
                 f"    vars: {{message: {json.dumps(u)}}}",
