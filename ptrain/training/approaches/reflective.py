@@ -9,7 +9,7 @@ version — with the selection cases the parent got wrong. Two candidates:
   rewrite that loses a placeholder or the label list is repaired or discarded before it costs an
   evaluation (see meta_prompt.repair).
 * **corrections**: without the optimizer, the instruction gains the rule the failures call for
-  (answer with exactly one label, when answers left the label set) and a short list of the
+  (answer with exactly one label, when answers were not a bare label) and a short list of the
   parent's confusions ("«...» is X, not Y"), so even a weak optimizer cannot block progress.
 
 Only selection cases are ever shown; the confirmation cases stay unseen.
@@ -54,7 +54,8 @@ def _messages(instruction: str, failures: list[Failure]) -> list[tuple[str, str]
 def corrections(instruction: str, failures: list[Failure], labels: list[str]) -> str | None:
     """The instruction plus the rules and confusions the failures show; None if nothing to add."""
     rules = []
-    off = [f for f in failures if labels and canonical_label(f.got, labels) is None]
+    exact = {lab.lower() for lab in labels}
+    off = [f for f in failures if labels and f.got.strip().strip(".").lower() not in exact]
     low = instruction.lower()
     if off and "exactly one of" not in low:
         rules.append(f"Answer with exactly one of: {', '.join(labels)}. Nothing else.")
