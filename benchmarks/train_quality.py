@@ -849,6 +849,12 @@ def main(argv=None) -> int:
         default=None,
         help="ptrain's training.model and GEPA/MIPROv2's reflection/prompt model (default: the task model)",
     )
+    ap.add_argument(
+        "--dspy-timeout",
+        type=float,
+        default=None,
+        help="stop a MIPROv2/GEPA compile after N seconds",
+    )
     ap.add_argument("--resume", action="store_true", help="skip ptrain cells already in --out")
     ap.add_argument("--plot", action="store_true", help="write the accuracy-vs-calls PNG of --out")
     args = ap.parse_args(argv)
@@ -900,6 +906,39 @@ def _write(out: Path, row: dict, rows: list[dict], args, draw: int) -> None:
     print(
         json.dumps({k: v for k, v in row.items() if k not in ("args", "candidates")}, default=str)
     )
+
+
+def run_capped(timeout: float | None, fn, *a) -> dict:
+    """``fn(*a)`` in a forked process, stopped after ``timeout`` s (the machine is shared and
+    some DSPy optimizers run for an hour on SmolLM2): a cell that does not finish is a row that
+    says so, not a benchmark that never ends. The model server stays in this process."""
+    if not timeout:
+        return fn(*a)
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+
+    def child():
+        try:
+            q.put(fn(*a))
+        except Exception as exc:
+            q.put({"notes": [f"failed: {exc.__class__.__name__}: {str(exc)[:300]}"]})
+
+    t0 = time.perf_counter()
+    p = ctx.Process(target=child, daemon=True)
+    p.start()
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join()
+        return {
+            "task": a[0],
+            "model": a[1],
+            "wall_s": time.perf_counter() - t0,
+            "notes": [f"stopped after {timeout:.0f} s: did not finish compiling on this machine"],
+        }
+    return q.get() if not q.empty() else {"notes": ["failed: the process died"]}
 
 
 def run_cell(task: str, model: str, draw: int, args, out: Path, rows: list, done: set) -> None:
@@ -956,7 +995,10 @@ def run_cell(task: str, model: str, draw: int, args, out: Path, rows: list, done
             else:
                 if (task, model, dspy_name(what, args), draw) in done:
                     continue
-                row = run_dspy(
+                capped = what.startswith(("MIPROv2", "GEPA"))
+                row = run_capped(
+                    args.dspy_timeout if capped else None,
+                    run_dspy,
                     task,
                     model,
                     data,
@@ -966,6 +1008,7 @@ def run_cell(task: str, model: str, draw: int, args, out: Path, rows: list, done
                     args.dspy_candidates,
                     opt_model,
                 )
+                row.setdefault("method", dspy_name(what, args))
         except Exception as exc:  # report and go on: one broken config is a result too
             traceback.print_exc()
             row = {
