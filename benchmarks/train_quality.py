@@ -1,16 +1,17 @@
-"""Training quality: ptrain's four approaches vs. DSPy on BIG-bench tasks, same model and data.
+"""Training quality: ptrain's search vs. DSPy on BIG-bench tasks, same model, data and call budget.
 
-    pip install dspy==3.4.1          # benchmark-only (the `bench` extra)
+    pip install -e '.[bench]'        # dspy 3.4.1, optuna (MIPROv2), matplotlib (the plot)
     python benchmarks/train_quality.py                     # intent_recognition, SmolLM2, 80/80
     python benchmarks/train_quality.py --quick             # 40 held-out / 40 test cases
     python benchmarks/train_quality.py --tasks intent_recognition,social_support \
         --models smollm2-135m,qwen2.5-0.5b --budget 500 --write-readme
 
-Data (see benchmarks/bigbench.py; the demo uses [0:400], so this uses [400:] only):
+Data (see benchmarks/bigbench.py; the demo uses intent [0:400], so intent uses [400:] only; the
+other tasks start at 0; emojis has 131 examples, so its simulated traffic is 21):
 
-* ``test``   [400 : 400+T]   the final test split: neither ptrain nor DSPy sees it before the end;
-* ``val``    next V           ptrain's held-out eval cases (what it *selects* candidates on) =
-                              DSPy's valset (what BootstrapFewShotWithRandomSearch selects on);
+* ``test``   first T          the final test split: neither ptrain nor DSPy sees it before the end;
+* ``val``    next V           ptrain's held-out eval cases (it *selects* on half and *confirms* on
+                              the other half) = DSPy's valset (what its optimizers select on);
 * ``train``  next 30          ``split: train`` eval cases (gold label) = part of DSPy's trainset;
 * ``traffic`` next 100        simulated production feedback for ptrain: 56% right label rated
                               high, 24% a verbose sentence rated low, 10% a wrong label rated 0,
@@ -18,7 +19,7 @@ Data (see benchmarks/bigbench.py; the demo uses [0:400], so this uses [400:] onl
                               train cases plus the high-rated traffic (the same gold labels ptrain
                               can learn from; ptrain additionally sees the negative feedback).
 
-Each ptrain configuration (one approach, or ``all``) runs in its own fresh throwaway prompt repo
+Each ptrain configuration (``auto`` — the full search —, one operator, or ``all``) runs in its own fresh throwaway prompt repo
 (``benchmarks/.data/train_quality/``) under the same call budget. The response cache is shared so
 reruns are cheap, but a cache hit is *charged* to the budget like a real call (see ColdBudget):
 the spend reported and enforced is what a cold run costs. DSPy's calls are counted the same way
@@ -44,7 +45,7 @@ from bigbench import load  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data" / "train_quality"
-APPROACHES = ["few_shot", "reinforcement", "meta_prompt", "adversarial", "all"]
+APPROACHES = ["auto", "few_shot", "reinforcement", "meta_prompt", "adversarial", "all"]
 
 TASKS = {
     "intent_recognition": {
@@ -384,16 +385,18 @@ def run_ptrain(
     t0 = time.perf_counter()
     res = train(repo, name, approach, budget=ColdBudget(calls=budget_calls, tokens=5_000_000))
     wall = time.perf_counter() - t0
-    scored = [o for o in res.outcomes if o.result is not None]
-    top = max(scored, key=lambda o: o.result.metrics.get("success_rate") or 0.0, default=None)
-    chosen = res.best or top
-    base_val = res.baseline.metrics.get("success_rate") if res.baseline else None
+    # what ptrain would ship: the confirmed winner, else the search's pick by selection score
+    # (reported either way, as DSPy's program is; "proposed" says whether it was confirmed)
+    chosen = res.best or res.top
+    conf = chosen.result.metrics.get("success_rate") if chosen and chosen.result else None
     row = {
         "task": task,
         "model": model,
         "method": f"ptrain {approach}",
-        "val": chosen.result.metrics.get("success_rate") if chosen else base_val,
-        "base_val": base_val,
+        "val": chosen.selection if chosen else res.baseline_selection,
+        "confirm": conf,
+        "base_val": res.baseline_selection,
+        "base_confirm": res.baseline.metrics.get("success_rate") if res.baseline else None,
         "candidate": chosen.candidate.label if chosen else "(none scored)",
         "proposed": res.best is not None,
         "calls": res.spend.get("calls", 0),
@@ -401,10 +404,15 @@ def run_ptrain(
         "real_calls": res.spend.get("calls", 0) - res.spend.get("cache_hits", 0),
         "wall_s": wall,
         "budget_exhausted": res.budget_exhausted,
+        "sizes": res.sizes,
+        "rounds": len(res.search.rounds) if res.search else 0,
         "candidates": [
             {
                 "label": o.candidate.label,
-                "val": o.result.metrics.get("success_rate") if o.result else None,
+                "round": o.round,
+                "selection": o.selection,
+                "minibatch": o.minibatch,
+                "confirm": o.result.metrics.get("success_rate") if o.result else None,
                 "rejected": o.rejected,
                 "recommended": o.recommended,
                 "p": o.comparison.p_value if o.comparison else None,
@@ -413,9 +421,9 @@ def run_ptrain(
         ],
         "notes": res.notes,
     }
-    if chosen is not None:
-        row["test"] = score(loaded(name, chosen.candidate.text), test_cases, test_llm)
-        (dest.parent / "chosen.yaml").write_text(chosen.candidate.text)
+    text = chosen.candidate.text if chosen else prompt_yaml(task, data["labels"])
+    row["test"] = score(loaded(name, text), test_cases, test_llm)
+    (dest.parent / "chosen.yaml").write_text(text)
     return row
 
 
@@ -822,7 +830,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", default="intent_recognition")
     ap.add_argument("--models", default="smollm2-135m")
-    ap.add_argument("--approaches", default=",".join(APPROACHES))
+    ap.add_argument("--approaches", default="auto", help=f"comma list of {APPROACHES}")
     ap.add_argument(
         "--dspy",
         default="zero-shot,LabeledFewShot(k=8),BootstrapFewShotWithRandomSearch",

@@ -4,7 +4,7 @@ For every deploy of a trained version (a commit carrying ``Ptrain-Trained: <name
 the feedback recorded against the version that was live before it is compared with the feedback
 recorded against the trained version: average rating, error rate (errors over calls) and the
 share of good ratings (≥ 0.8), each with a 95% interval, and the difference with its interval
-(normal approximation). The verdict is *worse* when a difference's interval lies entirely on the
+(Welch's normal approximation for ratings, Newcombe's score interval for rates). The verdict is *worse* when a difference's interval lies entirely on the
 bad side — then rolling back is recommended — *better* when one lies on the good side and none
 on the bad, otherwise *no clear change* (with how much feedback there is).
 """
@@ -19,6 +19,7 @@ from ptrain.training.base import POSITIVE
 from ptrain.training.triggers import TRAILER
 
 Z = 1.959964
+MIN_MEAN = 5  # ratings per side before comparing average ratings (normal approximation)
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Effect:
 
 
 def _diff_mean(a: list[float], b: list[float]) -> tuple[float, tuple[float, float]] | None:
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < MIN_MEAN or len(b) < MIN_MEAN:
         return None
     ma, mb = sum(a) / len(a), sum(b) / len(b)
     va = sum((x - ma) ** 2 for x in a) / (len(a) - 1)
@@ -81,12 +82,15 @@ def _diff_mean(a: list[float], b: list[float]) -> tuple[float, tuple[float, floa
 
 
 def _diff_prop(s1: int, n1: int, s2: int, n2: int) -> tuple[float, tuple[float, float]] | None:
-    if n1 == 0 or n2 == 0:
+    """p2 − p1 with Newcombe's hybrid score interval (sound for small counts and 0 or 1)."""
+    w1, w2 = wilson(s1, n1), wilson(s2, n2)
+    if w1 is None or w2 is None:
         return None
     p1, p2 = s1 / n1, s2 / n2
-    se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) or 1e-9
     d = p2 - p1
-    return d, (d - Z * se, d + Z * se)
+    lo = d - math.sqrt((p2 - w2[0]) ** 2 + (w1[1] - p1) ** 2)
+    hi = d + math.sqrt((w2[1] - p2) ** 2 + (p1 - w1[0]) ** 2)
+    return d, (lo, hi)
 
 
 def _judge(e: Effect) -> None:

@@ -7,8 +7,8 @@ win — and ask the parent-aware operators (reflective, meta_prompt) to improve 
 failing cases; they also cross the best instruction variants with the best example sets
 (MIPROv2's joint search over instructions × demos).
 
-Each round's new candidates race (successive halving): all run on a minibatch of the selection
-cases, the better half on the rest. Only fully scored candidates join the pool. Scores never use
+Each round's new candidates race: all run on a minibatch of the selection cases; the best third,
+if they beat the parent on that minibatch, run on the rest. Only fully scored candidates join the pool. Scores never use
 a case the candidate carries as an example. Before every evaluation the search checks that the
 budget still holds the calls reserved for confirmation; when it does not, the search stops and
 what it has is confirmed (anytime). All calls go through the response cache, so a re-run with the
@@ -31,6 +31,12 @@ from ptrain.training.edits import checked, instruction_of, with_instruction
 
 PARENT_AWARE = ("reflective", "meta_prompt")  # operators worth calling again on a new parent
 MIN_RACE = 3  # fewer new candidates than this are scored in full directly
+CROSS_INSTR = 3  # instruction variants crossed with the 2 best example sets per round
+KEEP = 3  # racing: the best third of a round's candidates go on to the full selection set
+
+
+def _mean(xs: list[bool]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0
 
 
 @dataclass
@@ -223,8 +229,12 @@ class Search:
         """The best instruction variants × the best example sets of the pool so far."""
         base_spec = checked(self.base.text)
         base_instr = instruction_of(base_spec)
-        full = [e for e in self.log.ranked()]
-        instr = [e for e in full if instruction_of(checked(e.text)) != base_instr][:2]
+        full = self.log.ranked()
+        # instruction variants: any scored candidate, even one stopped at the minibatch (an
+        # instruction without examples may fail alone and win with them: MIPROv2's point)
+        tried = [e for e in self.log.entries if e.scores and e.candidate is not None]
+        tried.sort(key=lambda e: (not e.full, -((e.score if e.full else e.minibatch) or 0.0)))
+        instr = [e for e in tried if instruction_of(checked(e.text)) != base_instr][:CROSS_INSTR]
         shots = [
             e for e in full if checked(e.text).examples != base_spec.examples and e not in instr
         ][:2]
@@ -251,26 +261,30 @@ class Search:
         return out
 
     # -- racing ---------------------------------------------------------------------------
-    def _race(self, new: list[Entry], rnd: int) -> None:
+    def _race(self, new: list[Entry], parent: Entry, rnd: int) -> None:
         if not new:
             return
-        rest = list(self.selection)
         if len(new) >= MIN_RACE and len(self.selection) >= 12:
             rng = random.Random(self.seed * 7919 + rnd)
-            m = max(6, len(self.selection) // 4)
-            mini = rng.sample(self.selection, m)
+            mini = rng.sample(self.selection, max(6, len(self.selection) // 4))
             for i, e in enumerate(new):
                 self.tick(f"round {rnd}: minibatch", i, len(new))
                 self._evaluate(e, mini)
                 e.minibatch = e.score
+            bar = _mean([parent.scores[c.id] for c in mini if c.id in parent.scores])
             new.sort(key=lambda e: -(e.minibatch or 0.0))
-            keep = max(1, math.ceil(len(new) / 2))
-            for e in new[keep:]:
-                e.status = f"stopped at the minibatch ({len(e.scores)} cases)"
-            new = new[:keep]
+            keep = max(1, math.ceil(len(new) / KEEP))
+            survivors = [e for e in new[:keep] if (e.minibatch or 0.0) > bar]
+            for e in new:
+                if e not in survivors:
+                    e.status = (
+                        f"stopped at the minibatch ({len(e.scores)} cases; "
+                        f"{parent.label} {bar:.2f})"
+                    )
+            new = survivors
         for i, e in enumerate(new):
             self.tick(f"round {rnd}: selection", i, len(new))
-            self._evaluate(e, rest)
+            self._evaluate(e, self.selection)
             e.full = True
             e.status = "scored on every selection case"
 
@@ -305,7 +319,7 @@ class Search:
                 if not new:
                     log.notes.append("no new candidate: the search stops")
                     break
-                self._race(new, rnd)
+                self._race(new, parent, rnd)
         except OutOfBudget as exc:
             self.log.budget_stopped = True
             self.log.notes.append(f"budget reached during the search ({exc}); best so far kept")
