@@ -105,12 +105,15 @@ def run_(
         "auto",
         "--approach",
         "-a",
-        help="few_shot, reinforcement, meta_prompt, adversarial, auto (the triggers choose) or all.",
+        help="Restrict the search to one operator (few_shot, reinforcement, meta_prompt, "
+        "adversarial, reflective), or auto (every operator, the trigger's choice first) or all.",
     ),
     budget: str = typer.Option(
         None, "--budget", "-b", help="calls=N,tokens=N,dollars=X (default: training.budget)."
     ),
-    candidates: int = typer.Option(None, "--candidates", "-n", help="Candidates per approach."),
+    candidates: int = typer.Option(
+        None, "--candidates", "-n", help="Candidates per operator and round."
+    ),
     runs: int = typer.Option(
         None, "--runs", help="Runs per eval case (default: evaluation.test_runs)."
     ),
@@ -121,7 +124,7 @@ def run_(
     ),
     json_out: bool = JSON,
 ) -> None:
-    """Train a prompt now: candidates → held-out evaluation → the winner on a new branch."""
+    """Train a prompt now: search on selection cases → confirm on unseen cases → a new branch."""
     res = _run(name, approach, budget, candidates, runs, push, remote, deploy, json_out)
     emit_json(res.to_dict()) if json_out else _render(res)
     if not res.proposed:

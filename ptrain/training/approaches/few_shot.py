@@ -75,7 +75,7 @@ def example_sets(
     """(kind, k, picked indices): balanced and label-prior sets, interleaved, distinct."""
     labels = {o.strip().lower() for o in outputs}
     bal = [("balanced", k, _balanced(order, outputs, k)) for k in sizes_for(len(labels), pool, n)]
-    pri_ks = sorted({min(k, pool, MAX_EXAMPLES) for k in (8, MAX_EXAMPLES)})
+    pri_ks = sorted({min(k, pool, MAX_EXAMPLES) for k in (8, MAX_EXAMPLES)})[:n]
     pri = [("label prior", k, _prior(order, outputs, k)) for k in pri_ks]
     out, seen = [], set()
     for i in range(max(len(bal), len(pri))):
