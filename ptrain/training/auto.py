@@ -29,7 +29,7 @@ def run_auto(
     from ptrain.training.run import train
     from ptrain.training.triggers import status
 
-    out = []
+    out: list[dict] = []
     for st in status(repo, names):
         if not st.should_train:
             continue

@@ -113,7 +113,8 @@ def interactions_from_feedback(
     records: list[dict],
 ) -> tuple[list[Interaction], list[tuple[str, str]]]:
     """Feedback records -> interactions (rated or failed calls with inputs) and suggestions."""
-    out, suggestions = [], []
+    out: list[Interaction] = []
+    suggestions: list[tuple[str, str]] = []
     for r in records:
         kind = r.get("kind")
         if kind == "suggestion" and r.get("suggestion"):
@@ -124,6 +125,7 @@ def interactions_from_feedback(
             continue
         inputs = {k: str(v) for k, v in inputs.items()}
         rating = r.get("rating")
+        good: bool | None
         if kind == "error":
             good = False
         elif rating is not None:

@@ -97,7 +97,8 @@ def split_held_out(cases: list, seed: int, fraction: float) -> tuple[list, list]
     groups: dict[str, list] = {}
     for c in cases:
         groups.setdefault(str(c.expected).strip().lower(), []).append(c)
-    sel, conf = [], []
+    sel: list = []
+    conf: list = []
     for _, group in sorted(groups.items()):
         group = sorted(group, key=lambda c: hashlib.sha256(f"{seed}:{c.id}".encode()).hexdigest())
         k = round(len(group) * fraction)
@@ -160,7 +161,8 @@ def prepare(
     held_keys = {case_key(c.vars) for c in held_out}
     interactions, suggestions = _interactions(records, held_keys, build_cases, labels, notes)
     if len(held_out) < 4:
-        sel_held, conf = [], list(held_out)
+        sel_held: list = []
+        conf = list(held_out)
     else:
         sel_held, conf = split_held_out(held_out, seed, confirm_fraction)
     selection = list(build_cases) + sel_held

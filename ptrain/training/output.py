@@ -13,6 +13,7 @@ import difflib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ptrain.training.triggers import TRAILER
 
@@ -89,7 +90,7 @@ def _suite_with_cases(repo, name: str, suite, new_cases: list[dict]) -> tuple[st
         lines = [json.dumps(c, ensure_ascii=False) for c in new_cases if c["id"] not in have]
         return path, (old.rstrip("\n") + "\n" + "\n".join(lines) + "\n").lstrip("\n").encode()
     old = repo.git.show_file("HEAD", path)
-    doc = (
+    doc: Any = (
         load_roundtrip(old.decode(), path)
         if old
         else {"schema_version": 1, "prompt": name, "cases": []}

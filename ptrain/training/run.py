@@ -311,9 +311,7 @@ def _confirm(res: TrainResult, confirmer: _Confirmer, data) -> None:
         )
 
     def evaluate(e: Entry):
-        return confirmer.score(
-            LoadedPrompt(res.prompt, checked(e.text), "", None), e.candidate.label
-        )
+        return confirmer.score(LoadedPrompt(res.prompt, checked(e.text), "", None), e.label)
 
     thresholds = confirmer.cfg.evaluation.thresholds_for(res.prompt)
     done = confirm(

@@ -207,8 +207,11 @@ class Search:
             finally:
                 log.notes.extend(ctx.notes)
                 ctx.notes = []
-            new += [self._entry(c, rnd, parent, log) for c in proposed]
-        return [e for e in new if e is not None]
+            for c in proposed:
+                e = self._entry(c, rnd, parent, log)
+                if e is not None:
+                    new.append(e)
+        return new
 
     def _entry(self, cand: Candidate, rnd: int, parent: Entry, log: RoundLog) -> Entry | None:
         e = Entry(digest_of(cand.text), cand.text, cand, rnd, parent.digest)

@@ -59,7 +59,7 @@ def corrections(instruction: str, failures: list[Failure], labels: list[str]) ->
     low = instruction.lower()
     if off and "exactly one of" not in low:
         rules.append(f"Answer with exactly one of: {', '.join(labels)}. Nothing else.")
-    confusions = []
+    confusions: list[str] = []
     pairs = Counter((f.expected, canonical_label(f.got, labels)) for f in failures if f.expected)
     used: set[tuple] = set()
     for f in failures:
