@@ -305,6 +305,13 @@ def _confirm(res: TrainResult, confirmer: _Confirmer, data) -> None:
         by_digest.setdefault(e.digest, o)
     base_sel = log.base.score or 0.0
     ranked = [e for e in log.ranked() if (e.score or 0.0) > base_sel]
+    if not log.ranked() and log.budget_stopped:
+        ranked = [e for e in log.ranked_partial() if (e.minibatch or 0.0) > _on(log.base, e)]
+        if ranked:
+            res.notes.append(
+                "the budget stopped the search before any candidate was scored on every "
+                "selection case: confirming the best on the minibatch"
+            )
     if not ranked and log.ranked():
         res.notes.append(
             f"no candidate beat the current version on the selection cases ({base_sel:.2f})"
@@ -344,6 +351,12 @@ def _confirm(res: TrainResult, confirmer: _Confirmer, data) -> None:
             and o.rejected == "scored on every selection case"
         ):
             o.rejected = f"selection {o.selection:.2f} ≤ current {base_sel:.2f}"
+
+
+def _on(base: Entry, e: Entry) -> float:
+    """The current version's score on the cases ``e`` was scored on."""
+    xs = [base.scores[c] for c in e.scores if c in base.scores]
+    return sum(xs) / len(xs) if xs else 0.0
 
 
 def prompt_digest(text: str) -> str:

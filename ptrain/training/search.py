@@ -89,6 +89,12 @@ class SearchLog:
         full = [e for e in self.entries if e.full and e.score is not None]
         return sorted(full, key=lambda e: (-(e.score or 0.0), len(e.text)))
 
+    def ranked_partial(self) -> list[Entry]:
+        """When the budget stopped the search before any candidate was fully scored: the ones
+        scored on the minibatch, best first (confirmation still uses unseen cases only)."""
+        part = [e for e in self.entries if e.minibatch is not None]
+        return sorted(part, key=lambda e: (-(e.minibatch or 0.0), len(e.text)))
+
 
 class OutOfBudget(Exception):
     """The search must stop: the calls left are reserved for confirmation."""
@@ -176,6 +182,10 @@ class Search:
         for c in r.cases:
             entry.scores[c.id] = c.passed
             entry.outputs[c.id] = c.output
+
+    def _affords(self, calls: int) -> bool:
+        left = self.budget.remaining().get("calls")
+        return left is None or left - self.reserve >= calls
 
     def failures(self, entry: Entry) -> list[Failure]:
         by_id = {c.id: c for c in self.selection}
@@ -269,11 +279,16 @@ class Search:
             return
         if len(new) >= MIN_RACE and len(self.selection) >= 12:
             rng = random.Random(self.seed * 7919 + rnd)
-            mini = rng.sample(self.selection, max(6, len(self.selection) // 4))
+            mini = rng.sample(self.selection, max(6, len(self.selection) // 6))
             for i, e in enumerate(new):
+                # anytime: leave room to score at least one candidate on every selection case
+                if not self._affords(len(self.selection)):
+                    e.status = "not scored: budget reached"
+                    continue
                 self.tick(f"round {rnd}: minibatch", i, len(new))
                 self._evaluate(e, mini)
                 e.minibatch = e.score
+            new = [e for e in new if e.minibatch is not None]
             bar = _mean([parent.scores[c.id] for c in mini if c.id in parent.scores])
             new.sort(key=lambda e: -(e.minibatch or 0.0))
             keep = max(1, math.ceil(len(new) / KEEP))
