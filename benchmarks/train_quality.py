@@ -804,6 +804,8 @@ def plot(rows: list[dict], path: Path) -> Path:
     cells = sorted({(r["task"], r["model"]) for r in rows if r.get("test") is not None})
     fig, axes = plt.subplots(1, max(1, len(cells)), figsize=(4.2 * max(1, len(cells)), 4.2))
     axes = [axes] if len(cells) <= 1 else list(axes)
+    names = sorted({r["method"].split(" (")[0] for r in rows if r.get("test") is not None})
+    color = {m: f"C{i % 10}" for i, m in enumerate(names)}  # one colour per method everywhere
     for ax, (task, model) in zip(axes, cells, strict=False):
         by: dict[str, list[dict]] = {}
         for r in rows:
@@ -812,8 +814,8 @@ def plot(rows: list[dict], path: Path) -> Path:
         for method, rs in sorted(by.items()):
             xs = [r.get("calls") or 0 for r in rs]
             ys = [r["test"] for r in rs]
-            (line,) = ax.plot(xs, ys, "o", alpha=0.35)
-            ax.plot([median(xs)], [median(ys)], "D", color=line.get_color(), label=method, ms=8)
+            ax.plot(xs, ys, "o", alpha=0.35, color=color[method])
+            ax.plot([median(xs)], [median(ys)], "D", color=color[method], label=method, ms=8)
         ax.set_title(f"{task}\n{model}", fontsize=9)
         ax.set_xlabel("LM calls to train/compile")
         ax.set_ylabel("test accuracy")
