@@ -1,7 +1,8 @@
 """The interface every training approach implements, and the data it is given.
 
-An approach receives a :class:`TrainContext` — the current prompt, the feedback and eval cases it
-may *build* from (never the held-out cases it will be scored on), the optimizer model and the
+An approach (a proposal operator of the search) receives a :class:`TrainContext` — the prompt to
+edit (the current version or a pool candidate), the feedback and eval cases it may *build* from,
+the parent's failing selection cases (never a confirmation case), the optimizer model and the
 embedder — and returns :class:`Candidate` prompts. Each candidate carries the full YAML text of
 the new prompt file, a rationale, and the ids of the feedback records and eval cases that drove
 it, so the review report can show why every change was made.
@@ -78,7 +79,6 @@ class TrainContext:
     labels: list[str] = field(default_factory=list)  # allowed outputs, when the suite names them
     metrics: dict = field(default_factory=dict)  # current version's metrics (for meta_prompt)
     history: list[tuple[str, float]] = field(default_factory=list)  # (instruction, score)
-    dev_score: Callable[[str], float] | None = None  # score a candidate text on build data
     seed: int = 0
     notes: list[str] = field(default_factory=list)
     # the search's current parent: its failing selection cases (the reflective operator's input)
