@@ -392,7 +392,8 @@ def run_ptrain(
     row = {
         "task": task,
         "model": model,
-        "method": f"ptrain {approach}",
+        "method": f"ptrain {approach}"
+        + (f" (optimizer {opt_model})" if opt_model and opt_model != model else ""),
         "val": chosen.selection if chosen else res.baseline_selection,
         "confirm": conf,
         "base_val": res.baseline_selection,
@@ -987,7 +988,9 @@ def run_cell(task: str, model: str, draw: int, args, out: Path, rows: list, done
         t0 = time.perf_counter()
         try:
             if kind == "ptrain":
-                method = f"ptrain {what}"
+                method = f"ptrain {what}" + (
+                    f" (optimizer {opt_model})" if opt_model != model else ""
+                )
                 if (task, model, method, draw) in done:
                     continue
                 row = run_ptrain(
