@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import json
 import random
+import re
 import shutil
 import sys
 import threading
@@ -805,13 +806,19 @@ def plot(rows: list[dict], path: Path) -> Path:
     cells = sorted({(r["task"], r["model"]) for r in rows if r.get("test") is not None})
     fig, axes = plt.subplots(1, max(1, len(cells)), figsize=(4.2 * max(1, len(cells)), 4.2))
     axes = [axes] if len(cells) <= 1 else list(axes)
-    names = sorted({r["method"].split(" (")[0] for r in rows if r.get("test") is not None})
+    names = sorted(
+        {
+            re.sub(r" \((chat|json)[^)]*\)$", "", r["method"])
+            for r in rows
+            if r.get("test") is not None
+        }
+    )
     color = {m: f"C{i % 10}" for i, m in enumerate(names)}  # one colour per method everywhere
     for ax, (task, model) in zip(axes, cells, strict=False):
         by: dict[str, list[dict]] = {}
         for r in rows:
             if (r["task"], r["model"]) == (task, model) and r.get("test") is not None:
-                by.setdefault(r["method"].split(" (")[0], []).append(r)
+                by.setdefault(re.sub(r" \((chat|json)[^)]*\)$", "", r["method"]), []).append(r)
         for method, rs in sorted(by.items()):
             xs = [r.get("calls") or 0 for r in rs]
             ys = [r["test"] for r in rs]
