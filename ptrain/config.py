@@ -33,7 +33,7 @@ from ptrain.layout import (
 from ptrain.schema import Strict, validate_document
 
 SCHEMA_VERSION = CONFIG_SCHEMA_VERSION
-APPROACHES = ("few_shot", "reinforcement", "meta_prompt", "adversarial")
+APPROACHES = ("few_shot", "reinforcement", "meta_prompt", "adversarial", "reflective")
 Provider = Literal["local", "openai", "openai-compatible", "scripted"]
 
 

@@ -105,12 +105,15 @@ def run_(
         "auto",
         "--approach",
         "-a",
-        help="few_shot, reinforcement, meta_prompt, adversarial, auto (the triggers choose) or all.",
+        help="Restrict the search to one operator (few_shot, reinforcement, meta_prompt, "
+        "adversarial, reflective), or auto (every operator, the trigger's choice first) or all.",
     ),
     budget: str = typer.Option(
         None, "--budget", "-b", help="calls=N,tokens=N,dollars=X (default: training.budget)."
     ),
-    candidates: int = typer.Option(None, "--candidates", "-n", help="Candidates per approach."),
+    candidates: int = typer.Option(
+        None, "--candidates", "-n", help="Candidates per operator and round."
+    ),
     runs: int = typer.Option(
         None, "--runs", help="Runs per eval case (default: evaluation.test_runs)."
     ),
@@ -121,7 +124,7 @@ def run_(
     ),
     json_out: bool = JSON,
 ) -> None:
-    """Train a prompt now: candidates → held-out evaluation → the winner on a new branch."""
+    """Train a prompt now: search on selection cases → confirm on unseen cases → a new branch."""
     res = _run(name, approach, budget, candidates, runs, push, remote, deploy, json_out)
     emit_json(res.to_dict()) if json_out else _render(res)
     if not res.proposed:
@@ -146,9 +149,12 @@ def trigger(
 @app.command()
 def status(json_out: bool = JSON) -> None:
     """Per prompt: feedback since the last training, which trigger fires, the approach, eligibility."""
+    from ptrain.training.effect import trained_effects
     from ptrain.training.triggers import status as trigger_status
 
-    rows = trigger_status(open_repo())
+    repo = open_repo()
+    rows = trigger_status(repo)
+    effects = [e for r in rows for e in trained_effects(repo, r.prompt)[-1:]]
     if json_out:
         emit_json([r.to_dict() for r in rows])
         return
@@ -184,6 +190,75 @@ def status(json_out: bool = JSON) -> None:
         ],
         out,
     )
+    if effects:
+        info("Deployed trained versions (newest per prompt; `ptrain train effect NAME`):")
+        table(EFFECT_HEAD, _effect_rows(effects))
+
+
+def _ci(ci) -> str:
+    return "" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def _effect_rows(effects) -> list[list]:
+    rows = []
+    for e in effects:
+        for side, label in ((e.before, "before"), (e.trained, "trained")):
+            m = side.metrics()
+            rows.append(
+                [
+                    e.prompt,
+                    f"{label} {side.version}",
+                    e.env,
+                    m["feedback"],
+                    "-"
+                    if m["avg_rating"] is None
+                    else f"{m['avg_rating']:.2f}{_ci(m['avg_rating_ci'])}",
+                    "-"
+                    if m["error_rate"] is None
+                    else f"{m['error_rate']:.0%}{_ci(m['error_rate_ci'])}",
+                    "-"
+                    if m["good_rating_share"] is None
+                    else f"{m['good_rating_share']:.0%}{_ci(m['good_rating_share_ci'])}",
+                    "" if label == "before" else e.verdict + (" → roll back" if e.rollback else ""),
+                ]
+            )
+    return rows
+
+
+EFFECT_HEAD = [
+    "prompt",
+    "version",
+    "env",
+    "feedback",
+    "rating",
+    "error rate",
+    "good ratings",
+    "verdict",
+]
+
+
+@app.command()
+def effect(
+    name: str,
+    env: str = typer.Option(None, "--env", "-e", help="Only deploys to this env."),
+    json_out: bool = JSON,
+) -> None:
+    """Per deployed trained version: production feedback before vs after, with intervals."""
+    from ptrain.training.effect import trained_effects
+
+    repo = open_repo()
+    effects = trained_effects(repo, name, env)
+    if json_out:
+        emit_json([e.to_dict() for e in effects])
+        return
+    if not effects:
+        info(f"no trained version of {name} has been deployed yet")
+        return
+    table(EFFECT_HEAD, _effect_rows(effects))
+    for e in effects:
+        info(f"{e.trained.version} in {e.env}: {e.verdict} — " + "; ".join(e.reasons))
+        if e.rollback:
+            info(f"[red]Recommended:[/red] ptrain prompt rollback {name} --env {e.env}")
 
 
 @app.command()

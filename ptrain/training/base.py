@@ -1,7 +1,8 @@
 """The interface every training approach implements, and the data it is given.
 
-An approach receives a :class:`TrainContext` — the current prompt, the feedback and eval cases it
-may *build* from (never the held-out cases it will be scored on), the optimizer model and the
+An approach (a proposal operator of the search) receives a :class:`TrainContext` — the prompt to
+edit (the current version or a pool candidate), the feedback and eval cases it may *build* from,
+the parent's failing selection cases (never a confirmation case), the optimizer model and the
 embedder — and returns :class:`Candidate` prompts. Each candidate carries the full YAML text of
 the new prompt file, a rationale, and the ids of the feedback records and eval cases that drove
 it, so the review report can show why every change was made.
@@ -52,6 +53,19 @@ class Interaction:
 
 
 @dataclass
+class Failure:
+    """A selection case the parent candidate got wrong, with what it should have answered."""
+
+    case_id: str
+    inputs: dict[str, str]
+    expected: str | None
+    got: str
+
+    def input_text(self) -> str:
+        return "\n".join(f"{k}: {v}" for k, v in self.inputs.items())
+
+
+@dataclass
 class TrainContext:
     repo: Any
     name: str
@@ -65,9 +79,22 @@ class TrainContext:
     labels: list[str] = field(default_factory=list)  # allowed outputs, when the suite names them
     metrics: dict = field(default_factory=dict)  # current version's metrics (for meta_prompt)
     history: list[tuple[str, float]] = field(default_factory=list)  # (instruction, score)
-    dev_score: Callable[[str], float] | None = None  # score a candidate text on build data
     seed: int = 0
     notes: list[str] = field(default_factory=list)
+    # the search's current parent: its failing selection cases (the reflective operator's input)
+    failures: list[Failure] = field(default_factory=list)
+    parent_label: str = "current version"
+
+    def for_parent(self, text: str, label: str, failures: list[Failure]) -> TrainContext:
+        """The same data, with ``text`` (a pool candidate) as the prompt operators edit."""
+        from dataclasses import replace
+
+        from ptrain.training.edits import checked
+
+        prompt = LoadedPrompt(self.name, checked(text), self.prompt.commit, self.prompt.version)
+        return replace(
+            self, prompt=prompt, text=text, failures=failures, parent_label=label, notes=[]
+        )
 
     def positives(self) -> list[Interaction]:
         return [i for i in self.interactions if i.good and i.output]
@@ -86,7 +113,8 @@ def interactions_from_feedback(
     records: list[dict],
 ) -> tuple[list[Interaction], list[tuple[str, str]]]:
     """Feedback records -> interactions (rated or failed calls with inputs) and suggestions."""
-    out, suggestions = [], []
+    out: list[Interaction] = []
+    suggestions: list[tuple[str, str]] = []
     for r in records:
         kind = r.get("kind")
         if kind == "suggestion" and r.get("suggestion"):
@@ -97,6 +125,7 @@ def interactions_from_feedback(
             continue
         inputs = {k: str(v) for k, v in inputs.items()}
         rating = r.get("rating")
+        good: bool | None
         if kind == "error":
             good = False
         elif rating is not None:

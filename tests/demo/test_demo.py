@@ -41,6 +41,9 @@ def test_demo_training_on_the_embedded_model_proposes_a_measured_improvement(tmp
     head = repo.git.head_commit()
     res = train(repo, "assistant/intent", "few_shot", budget=Budget(calls=200), candidates=1)
     assert res.proposed, res.report
+    # reported on the confirmation cases, which no selection step saw
+    conf = {c.id for c in res.best.result.cases}
+    assert conf == {c.id for c in res.baseline.cases} and len(conf) == res.sizes["confirmation"]
     base, best = res.baseline.metrics["success_rate"], res.best.result.metrics["success_rate"]
     assert best >= base + 0.2, (base, best)
     assert res.best.comparison.p_value < 0.01

@@ -94,7 +94,9 @@ def test_an_eval_suite_change_reviews_its_prompt(train_repo, no_github, cli):
     assert [p["prompt"] for p in out["prompts"]] == ["support/route"]
     assert out["comment_url"] is None  # no token: printed, not posted
     cases = out["prompts"][0]["comparison"]["paired_cases"]
-    assert cases == 13  # head's suite (12 held-out + the new case), not the base's
+    from tests.training.conftest import HELD, LABELS
+
+    assert cases == HELD * len(LABELS) + 1  # head's suite (held-out + the new case), not the base's
 
 
 def test_a_new_prompt_without_an_eval_suite_is_an_error(train_repo, no_github, cli):

@@ -22,6 +22,10 @@ DATA = {
         "cancel the subscription fee",
         "charged after cancelling",
         "VAT missing on invoice",
+        "payment failed twice",
+        "need a receipt for my order",
+        "price changed after purchase",
+        "coupon not applied to total",
     ],
     "shipping": [
         "where is my parcel",
@@ -32,6 +36,10 @@ DATA = {
         "tracking number not working",
         "box was empty",
         "send it express please",
+        "parcel stuck in customs",
+        "shipment went to neighbour",
+        "change my delivery slot",
+        "order shipped without the charger",
     ],
     "login": [
         "cannot sign in",
@@ -42,8 +50,13 @@ DATA = {
         "login page spins forever",
         "sso fails for my team",
         "session expires instantly",
+        "verification link expired",
+        "cannot change my email address",
+        "logged out on every device",
+        "captcha never loads",
     ],
 }
+HELD, TRAIN = 8, 2  # per label: held-out cases (half selection, half confirmation), train cases
 GOLD = {u: lab for lab, us in DATA.items() for u in us}
 
 PROMPT = """\
@@ -120,13 +133,13 @@ def write_suite(root: Path) -> None:
     ]
     i = 0
     for lab, us in DATA.items():
-        for j, u in enumerate(us[:6]):
+        for j, u in enumerate(us[: HELD + TRAIN]):
             lines += [
                 f"  - id: c{i}",
                 f"    vars: {{message: {json.dumps(u)}}}",
                 f"    expected: {lab}",
             ]
-            if j >= 4:
+            if j >= HELD:
                 lines.append("    split: train")
             i += 1
     (root / "evals" / "support").mkdir(parents=True, exist_ok=True)
@@ -168,7 +181,7 @@ def train_repo(prompt_repo, scripted, cli):
     v = repo.resolve("support/route")
     recs = []
     for lab, us in DATA.items():
-        for u in us[6:]:  # never the held-out messages
+        for u in us[HELD + TRAIN :]:  # never the held-out messages
             recs.append(
                 {
                     "prompt": "support/route",

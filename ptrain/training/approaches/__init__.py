@@ -1,4 +1,5 @@
-"""The four training approaches, each behind the ``Approach`` interface of training.base."""
+"""The proposal operators (historically "approaches"), each behind the ``Approach`` interface of
+training.base. The search (training.search) calls them on candidates of its pool."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ def get(name: str):
         from ptrain.training.approaches.adversarial import Adversarial
 
         return Adversarial()
+    if name == "reflective":
+        from ptrain.training.approaches.reflective import Reflective
+
+        return Reflective()
     raise PtrainError(
         f"unknown approach {name!r}",
-        "use few_shot, reinforcement, meta_prompt, adversarial, auto or all",
+        "use few_shot, reinforcement, meta_prompt, adversarial, reflective, auto or all",
     )

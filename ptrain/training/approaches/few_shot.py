@@ -1,16 +1,21 @@
-"""few_shot: write the best real interactions into the prompt as examples.
+"""few_shot (the example-selection operator): real interactions into the prompt as examples.
 
 The pool is every high-rated interaction (rating ≥ 0.8) with its inputs and output, plus the
-build-split eval cases that have an expected output. Inputs are embedded (the configured
-embedder; FAISS for search) and picked by maximal marginal relevance against the centroid of the
-production traffic — relevant to what users send, diverse among themselves — then balanced over
-the distinct outputs, so a classifier sees every label rather than eight examples of the
-commonest one. Candidates differ in how many examples they carry.
+build-split eval cases that have an expected output. Where the suite declares labels, outputs are
+already the canonical labels (data preparation maps "The intent is X." to ``X`` and drops answers
+naming no label). Inputs are embedded (the configured embedder; FAISS for search) and ordered by
+maximal marginal relevance against the centroid of the production traffic — relevant to what
+users send, diverse among themselves. Two kinds of sets are proposed at several sizes, and the
+search decides on data which wins:
+
+* **balanced**: round-robin over the labels, so a classifier sees every label;
+* **label prior**: each label in proportion to how often it occurs in the pool (the real mix), so
+  a task where one label dominates is not taught that every label is equally likely.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 
 from ptrain.training.base import Candidate, Interaction, TrainContext
 from ptrain.training.edits import with_examples
@@ -41,10 +46,44 @@ def _balanced(order: list[int], outputs: list[str], k: int) -> list[int]:
     return picked
 
 
+def _prior(order: list[int], outputs: list[str], k: int) -> list[int]:
+    """Each label's share of ``k`` in proportion to its frequency (largest remainder)."""
+    groups: OrderedDict[str, list[int]] = OrderedDict()
+    for i in order:
+        groups.setdefault(outputs[i].strip().lower(), []).append(i)
+    total = sum(len(g) for g in groups.values())
+    k = min(k, total)
+    quota = {lab: k * len(g) / total for lab, g in groups.items()}
+    take = {lab: int(q) for lab, q in quota.items()}
+    for lab in sorted(quota, key=lambda lab: quota[lab] - take[lab], reverse=True):
+        if sum(take.values()) >= k:
+            break
+        take[lab] += 1
+    keep = {i for lab, g in groups.items() for i in g[: take[lab]]}
+    return [i for i in order if i in keep]
+
+
 def sizes_for(n_labels: int, pool: int, n: int) -> list[int]:
-    ks = [n_labels, 2 * n_labels, 3 * n_labels] if 2 <= n_labels <= 8 else [4, 8, 12]
+    ks = [n_labels, 2 * n_labels, 3 * n_labels] if 3 <= n_labels <= 8 else [4, 8, 12]
     ks = sorted({min(k, pool, MAX_EXAMPLES) for k in ks if k > 0})
     return ks[:n]
+
+
+def example_sets(
+    order: list[int], outputs: list[str], n: int, pool: int
+) -> list[tuple[str, int, list[int]]]:
+    """(kind, k, picked indices): balanced and label-prior sets, interleaved, distinct."""
+    labels = {o.strip().lower() for o in outputs}
+    bal = [("balanced", k, _balanced(order, outputs, k)) for k in sizes_for(len(labels), pool, n)]
+    pri_ks = sorted({min(k, pool, MAX_EXAMPLES) for k in (8, MAX_EXAMPLES)})[:n]
+    pri = [("label prior", k, _prior(order, outputs, k)) for k in pri_ks]
+    out, seen = [], set()
+    for i in range(max(len(bal), len(pri))):
+        for group in (bal, pri):
+            if i < len(group) and tuple(sorted(group[i][2])) not in seen:
+                seen.add(tuple(sorted(group[i][2])))
+                out.append(group[i])
+    return out
 
 
 class FewShot:
@@ -72,22 +111,29 @@ class FewShot:
         centroid = centroid / (np.linalg.norm(centroid) or 1.0)
         order = mmr(centroid, vecs, len(pool), lambda_=0.5)
         outputs = [p.output or "" for p in pool]
-        n_labels = len({o.strip().lower() for o in outputs})
+        mix = Counter(o.strip().lower() for o in outputs)
+        mix_text = ", ".join(f"{lab} {c}" for lab, c in mix.most_common())
         out = []
-        for k in sizes_for(n_labels, len(pool), n):
-            chosen = [pool[i] for i in _balanced(order, outputs, k)]
+        for kind, _k, picked in example_sets(order, outputs, n, len(pool)):
+            chosen = [pool[i] for i in picked]
             examples = [{"inputs": ex.inputs, "output": ex.output} for ex in existing]
             examples += [{"inputs": c.inputs, "output": (c.output or "").strip()} for c in chosen]
             text = with_examples(ctx.text, examples)
+            shown = Counter((c.output or "").strip().lower() for c in chosen)
+            how = (
+                f"balanced over {len(shown)} labels"
+                if kind == "balanced"
+                else f"following the label mix of the pool ({mix_text})"
+            )
             out.append(
                 Candidate(
                     approach=self.name,
-                    label=f"few_shot k={k}",
+                    label=f"few_shot {kind} k={len(chosen)}",
                     text=text,
                     rationale=(
                         f"Added {len(chosen)} high-rated interactions as examples, chosen by "
-                        f"semantic similarity to production traffic with diversity (MMR, λ=0.5) "
-                        f"and balanced over {min(n_labels, k)} distinct outputs."
+                        f"semantic similarity to production traffic with diversity (MMR, λ=0.5), "
+                        f"{how}."
                     ),
                     feedback_ids=[c.id for c in chosen if c.source == "feedback"],
                     case_ids=[c.id for c in chosen if c.source == "eval"],

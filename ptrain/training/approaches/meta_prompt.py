@@ -1,10 +1,11 @@
 """meta_prompt: the optimizer model rewrites the instruction (OPRO-style).
 
 The optimizer sees the current instruction, its metrics, failing interactions and users'
-suggestions (all quoted as data), and the earlier candidates of this run with their scores on
-the build data (the OPRO "trajectory"), and writes a new instruction between <prompt> tags.
-A rewrite that drops or invents a placeholder, or is implausibly short or long, is discarded
-before it costs an evaluation. The held-out cases are never shown to the optimizer.
+suggestions (all quoted as data), and the search's earlier candidates with their scores on the
+selection cases (the OPRO "trajectory"), and writes a new instruction between <prompt> tags.
+Small optimizers' usual slips are repaired (stray braces, a lost label list, a rambling tail);
+a rewrite that still drops or invents a placeholder, or is implausibly short, is discarded
+before it costs an evaluation. The confirmation cases are never shown to the optimizer.
 """
 
 from __future__ import annotations
@@ -81,6 +82,30 @@ def plausible(new: str, old: str) -> str | None:
     return None
 
 
+def repair(new: str, old: str, labels: list[str]) -> tuple[str | None, str | None]:
+    """Mend what small optimizers get wrong, then check: (instruction, None) or (None, why).
+
+    Stray braces (not placeholders of the old instruction) become parentheses; a rewrite that
+    lost the label list gets it back; one much longer than the old is cut at a paragraph."""
+    new = re.sub(r"</?(prompt|data)>", "", new or "").strip()
+    keep = sorted(set(template_variables(old)))
+    for i, v in enumerate(keep):  # protect the real placeholders, neutralise every other brace
+        new = new.replace("{" + v + "}", f"\x00{i}\x00")
+    new = new.replace("{", "(").replace("}", ")")
+    for i, v in enumerate(keep):
+        new = new.replace(f"\x00{i}\x00", "{" + v + "}")
+    limit = 4 * len(old) + 400
+    if len(new) > limit:
+        paras = new.split("\n\n")
+        new = paras[0][:limit]
+    if len(new) < 0.3 * len(old):  # judged before the label list is added back
+        return None, "implausible length"
+    if labels and not all(lab.lower() in new.lower() for lab in labels):
+        new = new.rstrip() + f"\nAnswer with exactly one of: {', '.join(labels)}."
+    why = plausible(new, old)
+    return (None, why) if why else (new, None)
+
+
 class MetaPrompt:
     name = "meta_prompt"
 
@@ -101,14 +126,11 @@ class MetaPrompt:
                 rejected.append(exc.__class__.__name__)
                 continue
             m = _TAG.search(reply.text)
-            new = (m.group(1) if m else reply.text).strip()
-            why = plausible(new, old)
-            if why:
-                rejected.append(why)
+            new, why = repair((m.group(1) if m else reply.text).strip(), old, ctx.labels)
+            if new is None:
+                rejected.append(why or "?")
                 continue
             text = with_instruction(ctx.text, new + "\n")
-            if ctx.dev_score is not None:
-                ctx.history.append((new, ctx.dev_score(text)))
             out.append(
                 Candidate(
                     self.name,
@@ -117,8 +139,8 @@ class MetaPrompt:
                     "Instruction rewritten by the optimizer from the metrics, "
                     f"{len(ctx.negatives())} badly rated interactions and {len(ctx.suggestions)} suggestions"
                     + (
-                        f" (with {len(ctx.history) - 1} earlier candidates' scores)"
-                        if len(ctx.history) > 1
+                        f" (with {len(ctx.history)} earlier candidates' selection scores)"
+                        if ctx.history
                         else ""
                     ),
                     [f.id for f in ctx.negatives()[:5]] + [sid for sid, _ in ctx.suggestions[:6]],

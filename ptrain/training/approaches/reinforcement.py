@@ -33,6 +33,7 @@ def pattern_rules(
 ) -> list[tuple[str, list[str]]]:
     rules: list[tuple[str, list[str]]] = []
     neg_out = [n for n in neg if n.output]
+    outs = {n.id: n.output or "" for n in neg_out}
     if pos and neg_out:
         p_len = median(_words(p.output) for p in pos)
         long_bad = [n for n in neg_out if _words(n.output) > max(3, 2 * p_len)]
@@ -44,15 +45,17 @@ def pattern_rules(
                 )
             )
         openings = Counter(
-            " ".join(n.output.split()[:3]).lower() for n in neg_out if _words(n.output) >= 3
+            " ".join(outs[n.id].split()[:3]).lower() for n in neg_out if _words(n.output) >= 3
         )
         good_openings = {" ".join((p.output or "").split()[:3]).lower() for p in pos}
         for opening, count in openings.most_common(2):
             if count >= 3 and opening not in good_openings:
-                ids = [n.id for n in neg_out if " ".join(n.output.split()[:3]).lower() == opening]
+                ids = [n.id for n in neg_out if " ".join(outs[n.id].split()[:3]).lower() == opening]
                 rules.append((f'Never start the answer with "{opening}".', ids))
     if labels:
-        outside = [n for n in neg_out if not any(lab.lower() in n.output.lower() for lab in labels)]
+        outside = [
+            n for n in neg_out if not any(lab.lower() in outs[n.id].lower() for lab in labels)
+        ]
         if outside:
             rules.append(
                 (f"Answer with exactly one of: {', '.join(labels)}.", [n.id for n in outside])
@@ -60,7 +63,7 @@ def pattern_rules(
     echo = [
         n
         for n in neg_out
-        if re.search(r"ignore (all |any )?(previous|prior) instructions", n.output, re.I)
+        if re.search(r"ignore (all |any )?(previous|prior) instructions", outs[n.id], re.I)
     ]
     if echo:
         rules.append(
