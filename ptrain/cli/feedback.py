@@ -13,12 +13,12 @@ from typing import Any
 
 import typer
 
+from ptrain.cli.common import JSON, pct
 from ptrain.cli.output import console, emit_json, err_console, info, table
 from ptrain.errors import PtrainError
 
 app = typer.Typer(no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 _FIELD_METRICS = {"latency_ms": float, "prompt_tokens": int, "completion_tokens": int}
 
 
@@ -255,10 +255,6 @@ def _warn(warnings: list[str]) -> None:
         err_console().print(f"warning: ... and {len(warnings) - 10} more", style="yellow")
 
 
-def _pct(x: float | None) -> str | None:
-    return None if x is None else f"{x:.1%}"
-
-
 @app.command()
 def summary(
     name: str = typer.Argument(None, help="Prompt name (default: all prompts)."),
@@ -293,7 +289,7 @@ def summary(
         rt = r["avg_rating"]
         p50, p95 = r["latency_p50_ms"], r["latency_p95_ms"]
         pt, ct = r["avg_prompt_tokens"], r["avg_completion_tokens"]
-        rows.append([r["prompt"], *label, r["count"], _pct(r["error_rate"]), _pct(r["success_rate"]),
+        rows.append([r["prompt"], *label, r["count"], pct(r["error_rate"]), pct(r["success_rate"]),
                      None if rt is None else f"{rt:.2f}/{r['ratings']}", r["suggestions"],
                      None if p50 is None else f"{p50:.0f}/{p95:.0f}",
                      None if pt is None and ct is None else f"{pt or 0:.0f}/{ct or 0:.0f}"])  # fmt: skip

@@ -6,12 +6,12 @@ import time
 
 import typer
 
-from ptrain.cli.output import console, emit_json, err_console, info, table
+from ptrain.cli.common import JSON, stage_progress
+from ptrain.cli.output import console, emit_json, info, table
 from ptrain.cli.state import open_repo
 from ptrain.errors import PtrainError
 
 app = typer.Typer(no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON.")
 NOT_PROPOSED = 3  # a result, not an error: training ran but no candidate passed the gates
 
 
@@ -37,27 +37,6 @@ def parse_budget(text: str | None, default):
     return Budget(**limits)
 
 
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    prog = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console(),
-        transient=True,
-    )
-    tasks: dict[str, int] = {}
-
-    def tick(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = prog.add_task(stage, total=total or 1)
-        prog.update(tasks[stage], completed=done, total=total or 1)
-
-    return prog, tick
-
-
 def _run(
     name: str,
     approach: str,
@@ -80,10 +59,7 @@ def _run(
         remote=remote,
         deploy=deploy,
     )
-    if json_out or not err_console().is_terminal:
-        return train(repo, name, approach, **kwargs)
-    prog, tick = _progress()
-    with prog:
+    with stage_progress(not json_out) as tick:
         return train(repo, name, approach, progress=tick, **kwargs)
 
 
