@@ -143,12 +143,15 @@ class TrainResult:
 def pick_operators(
     approach: str, trigger: TriggerStatus | None, configured: list[str]
 ) -> list[str]:
-    """The operators of a run, in order. ``auto``: the trigger's choice first, then the rest."""
-    everything = [a for a in OPERATOR_ORDER if a in configured or a == "reflective"]
+    """The operators of a run, in order: those of ``training.approaches``; ``auto`` puts the
+    trigger's choice first (when it is configured), then the rest."""
+    everything = [a for a in OPERATOR_ORDER if a in configured] or list(OPERATOR_ORDER)
     if approach == "all":
         return everything
     if approach == "auto":
-        first = trigger.approach if trigger and trigger.approach else "few_shot"
+        first = trigger.approach if trigger and trigger.approach else everything[0]
+        if first not in everything:
+            first = everything[0]
         return [first] + [a for a in everything if a != first]
     if approach not in OPERATOR_ORDER:
         raise PtrainError(

@@ -91,7 +91,7 @@ def test_pick_operators():
 
     ts = TriggerStatus.__new__(TriggerStatus)
     ts.approach = "adversarial"
-    configured = ["few_shot", "reinforcement", "meta_prompt", "adversarial"]
+    configured = ["few_shot", "reinforcement", "reflective", "meta_prompt", "adversarial"]
     assert pick_operators("auto", ts, configured) == [
         "adversarial",
         "few_shot",
@@ -100,7 +100,13 @@ def test_pick_operators():
         "meta_prompt",
     ]
     assert pick_operators("few_shot", ts, configured) == ["few_shot"]
-    assert pick_operators("all", None, ["few_shot"]) == ["few_shot", "reflective"]
+    # training.approaches is respected: nothing unconfigured is added, and a trigger's choice
+    # that is not configured does not come first
+    assert pick_operators("all", None, ["few_shot"]) == ["few_shot"]
+    assert pick_operators("auto", ts, ["few_shot", "reinforcement"]) == [
+        "few_shot",
+        "reinforcement",
+    ]
 
 
 def test_several_rounds_reflect_on_a_parent_and_cross_instructions_with_examples(train_repo):
