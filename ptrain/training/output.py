@@ -9,12 +9,12 @@ wait before trying again. A flagged winner (see training.flags) is never auto-de
 
 from __future__ import annotations
 
-import difflib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ptrain.training.report import render_report
 from ptrain.training.triggers import TRAILER
 
 
@@ -58,8 +58,6 @@ def publish(repo, res, base_text: str, suite, *, push: bool, remote: str, deploy
         repo.git.commit_on_branch(tip, {}, _attempt_message(res), f"refs/tags/{res.attempt_tag}")
         if push:
             _push(repo, res, remote, f"refs/tags/{res.attempt_tag}")
-    from ptrain.training.report import render_report
-
     res.report = render_report(res, base_text)
     out_dir = Path(repo.root) / ".ptrain" / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -157,9 +155,3 @@ def _commit_message(res) -> str:
         f"Ptrain-Base: {res.base_commit}",
     ]
     return "\n".join(lines) + "\n"
-
-
-def unified_diff(old: str, new: str, path: str) -> str:
-    return "".join(
-        difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}")
-    )

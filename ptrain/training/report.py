@@ -9,7 +9,15 @@ before/after table, the diff of the prompt file, and the spend.
 
 from __future__ import annotations
 
+import difflib
+
 from ptrain.evaluation.report import code, render_markdown
+
+
+def unified_diff(old: str, new: str, path: str) -> str:
+    return "".join(
+        difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}")
+    )
 
 
 def _pct(v) -> str:
@@ -17,8 +25,6 @@ def _pct(v) -> str:
 
 
 def render_report(res, base_text: str) -> str:
-    from ptrain.training.output import unified_diff
-
     lines = [f"# ptrain training: `{res.prompt}`", ""]
     base = f"v{res.base_version}" if res.base_version else res.base_commit[:8]
     if res.best:

@@ -26,7 +26,7 @@ from ptrain.errors import BudgetExceeded, PtrainError
 from ptrain.prompts import LoadedPrompt
 from ptrain.training.base import Candidate, TrainContext
 from ptrain.training.edits import checked
-from ptrain.training.output import unified_diff  # noqa: F401  (re-exported for the report)
+from ptrain.training.report import unified_diff  # noqa: F401  (re-exported for the report)
 from ptrain.training.search import Entry, Search, SearchLog, digest_of
 from ptrain.training.triggers import TriggerStatus, evaluate_triggers, last_trained
 
