@@ -137,7 +137,7 @@ def test_budget_stops_the_search_with_the_best_confirmed_so_far(train_repo):
 
 def test_a_winner_copying_feedback_text_is_flagged_and_not_auto_deployed(train_repo):
     from ptrain.feedback import record
-    from ptrain.review.github import pr_body
+    from ptrain.review.publish import pr_body
 
     v = train_repo.resolve("support/route")
     record(
