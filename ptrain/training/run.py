@@ -201,22 +201,8 @@ def train(
     confirmer.options = evaluation_options(repo, optimizer)
     try:
         res.baseline = confirmer.score(data.prompt, f"current {base.label()}")
-        ctx = TrainContext(
-            repo=repo,
-            name=name,
-            prompt=data.prompt,
-            text=data.text,
-            interactions=data.interactions,
-            suggestions=data.suggestions,
-            optimizer=optimizer,
-            task=task,
-            embedder_factory=lambda: _embedder(cfg),
-            labels=data.labels,
-            metrics={k: v for k, v in res.baseline.metrics.items() if isinstance(v, float)},
-            seed=seed,
-        )
         search = Search(
-            ctx,
+            _context(repo, name, data, res.baseline, optimizer, task, seed),
             operators,
             data.selection,
             task=task,
@@ -239,6 +225,25 @@ def train(
     res.spend = budget.spent.as_dict()
     publish(repo, res, data.text, data.suite, push=push, remote=remote, deploy=deploy, now=now)
     return res
+
+
+def _context(repo, name: str, data, baseline, optimizer, task, seed: int) -> TrainContext:
+    """What every proposal operator sees: the prompt, its feedback and the baseline's metrics."""
+    cfg = repo.config
+    return TrainContext(
+        repo=repo,
+        name=name,
+        prompt=data.prompt,
+        text=data.text,
+        interactions=data.interactions,
+        suggestions=data.suggestions,
+        optimizer=optimizer,
+        task=task,
+        embedder_factory=lambda: _embedder(cfg),
+        labels=data.labels,
+        metrics={k: v for k, v in baseline.metrics.items() if isinstance(v, float)},
+        seed=seed,
+    )
 
 
 class _Confirmer:
