@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ptrain.errors import GitError
 from ptrain.training.report import render_report
 from ptrain.training.triggers import TRAILER
 
@@ -67,9 +68,11 @@ def publish(repo, res, base_text: str, suite, *, push: bool, remote: str, deploy
 
 
 def _push(repo, res, remote: str, ref: str) -> None:
-    p = repo.git.run("push", remote, f"{ref}:{ref}", check=False)
-    if p.returncode != 0:
-        res.notes.append(f"push to {remote} failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
+    try:
+        repo.git.push(remote, [f"{ref}:{ref}"])
+    except GitError as exc:  # recorded in the report; the branch or tag stays local
+        said = exc.stderr.strip().splitlines() or [exc.message]
+        res.notes.append(f"push to {remote} failed: {said[-1]}")
     else:
         res.pushed = True
 
