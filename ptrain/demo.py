@@ -77,7 +77,7 @@ def build_demo_repo(dest: Path | None = None, *, with_feedback: bool = True) -> 
         src, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".ptrain", "__pycache__")
     )
     git = init_repo(dest)
-    git.run("symbolic-ref", "HEAD", "refs/heads/main")
+    git.set_symbolic_ref("HEAD", "refs/heads/main")
     with identity(FIRST_DATE):
         _commit(git, _files(dest, include_feedback=False), "Initial prompts")
         repo = PromptRepo(dest)

@@ -41,14 +41,10 @@ def commit_feedback(root: str | os.PathLike[str], message: str | None = None) ->
     git = Git.discover(store.root)
     rel_dir = store.shards.relative_to(store.root).as_posix()
     with git.lock():
-        out = git.out(
-            "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", rel_dir
-        )
         paths: list[str] = []
-        for item in out.split("\0"):
-            path = item[3:]
+        for _, path in git.status_entries([rel_dir]):
             hidden = any(p.startswith(".") for p in path[len(rel_dir) + 1 :].split("/"))
-            if len(item) >= 4 and not hidden and path not in paths:
+            if not hidden and path not in paths:
                 paths.append(path)  # not hidden: an import stage or a temp file is never committed
         head = git.cat_batch([f"HEAD:{p}" for p in paths]) if paths else []
         files: dict[str, bytes | None] = {}

@@ -133,7 +133,7 @@ def trained_effects(repo, name: str, env: str | None = None) -> list[Effect]:
     deploys = [r for r in repo.history(name, env) if r.action == "deploy" and r.from_commit]
     trained = []
     for r in deploys:
-        body = repo.git.out("log", "-1", "--format=%B", r.to_commit)
+        body = repo.git.commit_message(r.to_commit) or ""
         if any(ln.strip() == f"{TRAILER}: {name}" for ln in body.splitlines()):
             trained.append(r)
     if not trained:

@@ -9,12 +9,13 @@ wait before trying again. A flagged winner (see training.flags) is never auto-de
 
 from __future__ import annotations
 
-import difflib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ptrain.errors import GitError
+from ptrain.training.report import render_report
 from ptrain.training.triggers import TRAILER
 
 
@@ -58,8 +59,6 @@ def publish(repo, res, base_text: str, suite, *, push: bool, remote: str, deploy
         repo.git.commit_on_branch(tip, {}, _attempt_message(res), f"refs/tags/{res.attempt_tag}")
         if push:
             _push(repo, res, remote, f"refs/tags/{res.attempt_tag}")
-    from ptrain.training.report import render_report
-
     res.report = render_report(res, base_text)
     out_dir = Path(repo.root) / ".ptrain" / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -69,9 +68,11 @@ def publish(repo, res, base_text: str, suite, *, push: bool, remote: str, deploy
 
 
 def _push(repo, res, remote: str, ref: str) -> None:
-    p = repo.git.run("push", remote, f"{ref}:{ref}", check=False)
-    if p.returncode != 0:
-        res.notes.append(f"push to {remote} failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
+    try:
+        repo.git.push(remote, [f"{ref}:{ref}"])
+    except GitError as exc:  # recorded in the report; the branch or tag stays local
+        said = exc.stderr.strip().splitlines() or [exc.message]
+        res.notes.append(f"push to {remote} failed: {said[-1]}")
     else:
         res.pushed = True
 
@@ -157,9 +158,3 @@ def _commit_message(res) -> str:
         f"Ptrain-Base: {res.base_commit}",
     ]
     return "\n".join(lines) + "\n"
-
-
-def unified_diff(old: str, new: str, path: str) -> str:
-    return "".join(
-        difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}")
-    )

@@ -9,7 +9,15 @@ before/after table, the diff of the prompt file, and the spend.
 
 from __future__ import annotations
 
+import difflib
+
 from ptrain.evaluation.report import code, render_markdown
+
+
+def unified_diff(old: str, new: str, path: str) -> str:
+    return "".join(
+        difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}")
+    )
 
 
 def _pct(v) -> str:
@@ -17,8 +25,6 @@ def _pct(v) -> str:
 
 
 def render_report(res, base_text: str) -> str:
-    from ptrain.training.output import unified_diff
-
     lines = [f"# ptrain training: `{res.prompt}`", ""]
     base = f"v{res.base_version}" if res.base_version else res.base_commit[:8]
     if res.best:
@@ -39,7 +45,31 @@ def render_report(res, base_text: str) -> str:
         why = "; ".join(t.fired) if t.fired else "no trigger fired (run by hand)"
         lines += [f"**Why now:** {why}. **Approach:** {', '.join(res.approaches)}.", ""]
     lines += _data_section(res) + _rounds_section(res)
+    lines += _confirmation_section(res, base)
+    flagged = [o for o in res.outcomes if o.flags and o.selection is not None]
+    if flagged:
+        lines += ["", "## ⚠️ Flags (never auto-deployed)", ""]
+        for o in flagged:
+            lines += [f"- *{o.candidate.label}*: " + "; ".join(o.flags)]
+    lines.append("")
+    if res.best:
+        lines += _winner_section(res.best, res, base_text)
+    if res.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in dict.fromkeys(res.notes)] + [""]
+    s = res.spend
     lines += [
+        f"**Spend:** {s.get('calls', 0)} model calls, {s.get('tokens', 0):,} tokens, "
+        f"${s.get('dollars', 0):.4f}, {s.get('cache_hits', 0)} cache hits"
+        + (" — budget reached" if res.budget_exhausted else "")
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _confirmation_section(res, base: str) -> list[str]:
+    """Every confirmed candidate against the current version, on the confirmation cases."""
+    lines = [
         "## Confirmation",
         "",
         "Scores on the confirmation cases only: no operator and no selection step saw them.",
@@ -71,54 +101,41 @@ def render_report(res, base_text: str) -> str:
         )
     if not any(o.result is not None for o in res.outcomes):
         lines.append("| (no candidate confirmed) | | | | | | | |")
-    flagged = [o for o in res.outcomes if o.flags and o.selection is not None]
-    if flagged:
-        lines += ["", "## ⚠️ Flags (never auto-deployed)", ""]
-        for o in flagged:
-            lines += [f"- *{o.candidate.label}*: " + "; ".join(o.flags)]
-    lines.append("")
-    if res.best:
-        b = res.best
-        lines += [
-            "## Before / after",
-            "",
-            render_markdown(b.comparison).replace("## Evaluation", "### Evaluation"),
-            "",
-        ]
-        lines += ["## Why each change", "", b.candidate.rationale, ""]
-        if b.flags:
-            lines += ["**Flagged:** " + "; ".join(b.flags) + " — review before deploying.", ""]
-        drivers = [i for i in b.candidate.feedback_ids][:20]
-        if drivers:
-            lines += [
-                f"Feedback records that drove it ({len(b.candidate.feedback_ids)}): "
-                + ", ".join(code(i, 40) for i in drivers),
-                "",
-            ]
-        if b.candidate.case_ids:
-            lines += [
-                "Eval cases used to build it (train split): "
-                + ", ".join(code(i, 40) for i in b.candidate.case_ids[:20]),
-                "",
-            ]
-        if b.candidate.new_cases:
-            lines += [
-                f"{len(b.candidate.new_cases)} new regression cases are added to the eval suite.",
-                "",
-            ]
-        diff = unified_diff(base_text, b.candidate.text, f"prompts/{res.prompt}.yaml")
-        lines += ["## Diff", "", "```diff", diff.rstrip(), "```", ""]
-    if res.notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in dict.fromkeys(res.notes)] + [""]
-    s = res.spend
-    lines += [
-        f"**Spend:** {s.get('calls', 0)} model calls, {s.get('tokens', 0):,} tokens, "
-        f"${s.get('dollars', 0):.4f}, {s.get('cache_hits', 0)} cache hits"
-        + (" — budget reached" if res.budget_exhausted else "")
-        + ".",
+    return lines
+
+
+def _winner_section(b, res, base_text: str) -> list[str]:
+    """The winner's before/after table, why each change, what drove it, and the diff."""
+    lines = [
+        "## Before / after",
+        "",
+        render_markdown(b.comparison).replace("## Evaluation", "### Evaluation"),
         "",
     ]
-    return "\n".join(lines)
+    lines += ["## Why each change", "", b.candidate.rationale, ""]
+    if b.flags:
+        lines += ["**Flagged:** " + "; ".join(b.flags) + " — review before deploying.", ""]
+    drivers = [i for i in b.candidate.feedback_ids][:20]
+    if drivers:
+        lines += [
+            f"Feedback records that drove it ({len(b.candidate.feedback_ids)}): "
+            + ", ".join(code(i, 40) for i in drivers),
+            "",
+        ]
+    if b.candidate.case_ids:
+        lines += [
+            "Eval cases used to build it (train split): "
+            + ", ".join(code(i, 40) for i in b.candidate.case_ids[:20]),
+            "",
+        ]
+    if b.candidate.new_cases:
+        lines += [
+            f"{len(b.candidate.new_cases)} new regression cases are added to the eval suite.",
+            "",
+        ]
+    diff = unified_diff(base_text, b.candidate.text, f"prompts/{res.prompt}.yaml")
+    lines += ["## Diff", "", "```diff", diff.rstrip(), "```", ""]
+    return lines
 
 
 def _data_section(res) -> list[str]:

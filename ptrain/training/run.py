@@ -26,7 +26,7 @@ from ptrain.errors import BudgetExceeded, PtrainError
 from ptrain.prompts import LoadedPrompt
 from ptrain.training.base import Candidate, TrainContext
 from ptrain.training.edits import checked
-from ptrain.training.output import unified_diff  # noqa: F401  (re-exported for the report)
+from ptrain.training.report import unified_diff  # noqa: F401  (re-exported for the report)
 from ptrain.training.search import Entry, Search, SearchLog, digest_of
 from ptrain.training.triggers import TriggerStatus, evaluate_triggers, last_trained
 
@@ -204,22 +204,8 @@ def train(
     confirmer.options = evaluation_options(repo, optimizer)
     try:
         res.baseline = confirmer.score(data.prompt, f"current {base.label()}")
-        ctx = TrainContext(
-            repo=repo,
-            name=name,
-            prompt=data.prompt,
-            text=data.text,
-            interactions=data.interactions,
-            suggestions=data.suggestions,
-            optimizer=optimizer,
-            task=task,
-            embedder_factory=lambda: _embedder(cfg),
-            labels=data.labels,
-            metrics={k: v for k, v in res.baseline.metrics.items() if isinstance(v, float)},
-            seed=seed,
-        )
         search = Search(
-            ctx,
+            _context(repo, name, data, res.baseline, optimizer, task, seed),
             operators,
             data.selection,
             task=task,
@@ -242,6 +228,25 @@ def train(
     res.spend = budget.spent.as_dict()
     publish(repo, res, data.text, data.suite, push=push, remote=remote, deploy=deploy, now=now)
     return res
+
+
+def _context(repo, name: str, data, baseline, optimizer, task, seed: int) -> TrainContext:
+    """What every proposal operator sees: the prompt, its feedback and the baseline's metrics."""
+    cfg = repo.config
+    return TrainContext(
+        repo=repo,
+        name=name,
+        prompt=data.prompt,
+        text=data.text,
+        interactions=data.interactions,
+        suggestions=data.suggestions,
+        optimizer=optimizer,
+        task=task,
+        embedder_factory=lambda: _embedder(cfg),
+        labels=data.labels,
+        metrics={k: v for k, v in baseline.metrics.items() if isinstance(v, float)},
+        seed=seed,
+    )
 
 
 class _Confirmer:
