@@ -18,12 +18,20 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR
+from ptrain.layout import (
+    CONFIG_FILE,
+    CONFIG_SCHEMA_VERSION,
+    DEFAULT_ENVS,
+    DEFAULT_PROMPTS_DIR,
+    dir_problem,
+    envs_problem,
+    schema_problem,
+)
 from ptrain.schema import Strict, validate_document
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = CONFIG_SCHEMA_VERSION
 APPROACHES = ("few_shot", "reinforcement", "meta_prompt", "adversarial")
 Provider = Literal["local", "openai", "openai-compatible", "scripted"]
 
@@ -147,13 +155,29 @@ class Config(Strict):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
     auto_training: AutoTrainingConfig = Field(default_factory=AutoTrainingConfig)
 
-    @field_validator("schema_version")
+    @field_validator("schema_version", mode="before")
     @classmethod
-    def _supported(cls, v: int) -> int:
-        if v != SCHEMA_VERSION:
-            raise ValueError(
-                f"schema_version {v} is not supported; this ptrain reads {SCHEMA_VERSION}"
-            )
+    def _supported(cls, v: object) -> object:
+        bad = schema_problem(v)
+        if bad:
+            raise ValueError(bad)
+        return v
+
+    # the same checks as the fast paths (ptrain.layout.check_settings), so both agree
+    @field_validator("envs", mode="before")
+    @classmethod
+    def _envs(cls, v: object) -> object:
+        bad = envs_problem(v)
+        if bad:
+            raise ValueError(bad)
+        return v
+
+    @field_validator("prompts_dir", "feedback_dir", "evals_dir", mode="before")
+    @classmethod
+    def _inside_repo(cls, v: object, info: ValidationInfo) -> object:
+        bad = dir_problem(info.field_name or "dir", v)
+        if bad:
+            raise ValueError(bad)
         return v
 
     def optimizer(self) -> ModelSettings:

@@ -46,6 +46,30 @@ class ConcurrentUpdate(PtrainError):
     """A compare-and-swap on a ref failed: somebody else moved it first."""
 
 
+class GitError(PtrainError):
+    """A git command failed. Raised once, in :mod:`ptrain.storage.git`, with git's own reason in
+    the message and the fix in the hint (never empty)."""
+
+    def __init__(self, message: str, hint: str, *, stderr: str = "", returncode: int = 0):
+        super().__init__(message, hint or "run the git command by hand to see git's message")
+        self.stderr = stderr
+        self.returncode = returncode
+
+
+class GitLocked(GitError):
+    """A git lock file (``index.lock``, ``refs/...lock``) is in the way: another git command is
+    running, or one crashed and left it behind (``ptrain doctor --fix`` removes stale ones)."""
+
+    def __init__(self, message: str, hint: str, *, path: str = "", age_s: float | None = None):
+        super().__init__(message, hint)
+        self.path = path
+        self.age_s = age_s
+
+
+class RemoteError(GitError):
+    """A fetch or push failed on the remote's side (missing, unreachable, rejected by a hook)."""
+
+
 class ModelError(PtrainError):
     """A model could not be reached, loaded or verified."""
 

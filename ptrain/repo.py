@@ -13,21 +13,22 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ptrain import authoring
+from ptrain import deploy as deploys
+from ptrain.authoring import validate_paths
+from ptrain.deploy import DeployRecord, deploy_ref, parse_record_text, record_prefix
 from ptrain.errors import (
-    ConcurrentUpdate,
     GitStateError,
     NotAPromptRepo,
     PromptNotFound,
     PtrainError,
-    ValidationError,
     VersionNotFound,
 )
-from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR
-from ptrain.storage.git import DEPLOY_TAG_PREFIX, RECORD_TAG_PREFIX, ZERO, Git, GitError
+from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR, env_problem, name_problem
+from ptrain.storage.git import DEPLOY_TAG_PREFIX, Git, GitError
 from ptrain.storage.yamlio import atomic_write, load_roundtrip, load_safe
 
 if TYPE_CHECKING:
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
 
 # ptrain.config, ptrain.prompts and ptrain.ab define pydantic models (~60 ms to build): they are
 # imported where used, so `prompt show` and runtime `get()` only pay for what they touch.
-
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-]*)*$")
-_ENV_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 
 @dataclass
@@ -62,46 +60,14 @@ class Version:
         return {**asdict(self), "short": self.short}
 
 
-@dataclass
-class DeployRecord:
-    seq: int
-    prompt: str
-    env: str
-    action: str
-    to_commit: str
-    to_version: int | None
-    from_commit: str | None
-    from_version: int | None
-    by: str
-    at: str
-    reason: str
-    previous: int | None = None  # deploy: the record beneath this one on the rollback stack
-    restores: int | None = None  # rollback: the record whose state this restores
-    tag: str = ""
-
-    @property
-    def effective(self) -> int:
-        return self.restores if self.action == "rollback" and self.restores else self.seq
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def check_name(name: str) -> str:
-    if not _NAME_RE.match(name or ""):
+    bad = name_problem(name)
+    if bad:
         raise PtrainError(
-            f"invalid prompt name {name!r}",
+            bad[:200],
             "use lowercase letters, digits, '-' and '_', with '/' for folders (e.g. support/triage)",
         )
     return name
-
-
-def deploy_ref(name: str, env: str) -> str:
-    return f"{DEPLOY_TAG_PREFIX}{name}@{env}"
-
-
-def record_prefix(name: str, env: str) -> str:
-    return f"{RECORD_TAG_PREFIX}{name}@{env}/"
 
 
 class PromptRepo:
@@ -135,7 +101,9 @@ class PromptRepo:
             if self.git.bare:
                 from ptrain.schema import validate_document
 
-                doc = load_roundtrip(self.git.show_file("HEAD", CONFIG_FILE).decode(), CONFIG_FILE)
+                doc = load_roundtrip(
+                    (self.git.show_file("HEAD", CONFIG_FILE) or b"").decode(), CONFIG_FILE
+                )
                 self._config = validate_document(Config, doc or {}, CONFIG_FILE, "fix ptrain.yaml")
             else:
                 self._config = load_config(self.root)
@@ -171,10 +139,9 @@ class PromptRepo:
         return None
 
     def check_env(self, env: str) -> str:
-        if not _ENV_RE.match(env or ""):
-            raise PtrainError(
-                f"invalid env name {env!r}", "use lowercase letters, digits, '-' and '_'"
-            )
+        bad = env_problem(env)
+        if bad:
+            raise PtrainError(bad[:200], "use lowercase letters, digits, '-' and '_'")
         if env not in self.envs:
             raise PtrainError(
                 f"unknown env {env!r}; this repo has {', '.join(self.envs)}",
@@ -380,7 +347,7 @@ class PromptRepo:
         tag, blob = self.git.cat_batch([value, f"{value}^{{commit}}:{self.prompt_path(name)}"])
         if tag is None or blob is None:
             raise VersionNotFound(f"{name}@{env} points at a missing object", "run `ptrain sync`")
-        meta = _parse_record_text(tag[2].decode()) if tag[1] == "tag" else {}
+        meta = parse_record_text(tag[2].decode()) if tag[1] == "tag" else {}
         commit = meta.get("to_commit") or (value if tag[1] == "commit" else "")
         from ptrain.prompts import LoadedPrompt, PromptSpec
 
@@ -399,43 +366,9 @@ class PromptRepo:
             difflib.unified_diff(old, new, f"{path}@{va.label()}", f"{path}@{vb.label()}")
         )
 
-    # -- writing prompt files -----------------------------------------------------------------
+    # -- writing prompt files (ptrain.authoring) ---------------------------------------------
     def _writable(self) -> None:
-        if self.git.bare:
-            raise GitStateError(
-                "this is a bare repository", "run the command in a clone with a work tree"
-            )
-        if self.git.current_branch() is None:
-            raise GitStateError(
-                "HEAD is detached, so a new version would be on no branch",
-                "check out a branch first (`git switch main`)",
-            )
-
-    def _commit_and_write(self, files: dict[str, bytes | None], message: str) -> str:
-        """One transaction: write the work-tree files and commit exactly them, or neither."""
-        self._writable()
-        with self.git.lock():
-            old = {}
-            for rel in files:
-                p = self.root / rel
-                old[rel] = p.read_bytes() if p.exists() else None
-            try:
-                for rel, data in files.items():
-                    if data is None:
-                        (self.root / rel).unlink(missing_ok=True)
-                    else:
-                        atomic_write(self.root / rel, data)
-                commit = self.git.commit_files(files, message)
-            except BaseException:
-                for rel, data in old.items():
-                    if data is None:
-                        (self.root / rel).unlink(missing_ok=True)
-                    else:
-                        atomic_write(self.root / rel, data)
-                raise
-            self.git.sync_index(list(files))
-            self.git.write_commit_graph()
-            return commit
+        authoring.writable(self)
 
     def _check_content(self, name: str, text: str, source: str | None = None) -> PromptSpec:
         from ptrain.prompts import parse_prompt
@@ -447,24 +380,7 @@ class PromptRepo:
         self, name: str, text: str, message: str | None = None, source: str | None = None
     ) -> Version:
         """A new prompt; ``source`` names the file ``text`` came from in error messages."""
-        path = self.prompt_path(name)
-        self._writable()
-        if (self.root / path).exists() or self.git.show_file("HEAD", path) is not None:
-            raise PtrainError(
-                f"prompt {name} already exists", f"use `ptrain prompt update {name} --file F`"
-            )
-        self._check_collisions(name)
-        self._check_content(name, text, source)
-        self._commit_and_write({path: text.encode()}, message or f"Create prompt {name}")
-        return self.versions(name)[-1]
-
-    def _check_collisions(self, name: str) -> None:
-        for other in self.prompt_names():
-            if other.startswith(name + "/") or name.startswith(other + "/"):
-                raise PtrainError(
-                    f"prompt {name} would clash with {other} (a prompt cannot also be a folder)",
-                    "choose another name",
-                )
+        return authoring.create(self, name, text, message, source)
 
     def update(
         self,
@@ -474,138 +390,21 @@ class PromptRepo:
         source: str | None = None,
     ) -> Version:
         """A new version: ``text`` replaces the file; None commits the work-tree edit of it."""
-        path = self.prompt_path(name)
-        self._writable()
-        head = self.git.show_file("HEAD", path)
-        if head is None:
-            raise PromptNotFound(
-                f"no prompt named {name!r}", f"create it with `ptrain prompt create {name}`"
-            )
-        work = self.root / path
-        current = work.read_bytes() if work.exists() else None
-        if text is None:
-            if current is None or current == head:
-                raise PtrainError(
-                    f"{path} has no uncommitted changes",
-                    f"edit it or pass --file to `ptrain prompt update {name}`",
-                )
-            text = current.decode()
-        elif current is not None and current != head and current != text.encode():
-            raise GitStateError(
-                f"{path} has uncommitted changes that this update would overwrite",
-                f"commit them (`ptrain prompt update {name}`) or discard them (`git checkout -- {path}`)",
-            )
-        if text.encode() == head:
-            raise PtrainError(
-                f"the new content of {name} is identical to its latest version",
-                "change something first",
-            )
-        self._check_content(name, text, source)
-        self._commit_and_write({path: text.encode()}, message or f"Update prompt {name}")
-        return self.versions(name)[-1]
+        return authoring.update(self, name, text, message, source)
 
-    # -- deploys ----------------------------------------------------------------------------
+    # -- deploys (ptrain.deploy) ---------------------------------------------------------------
     def history(self, name: str, env: str | None = None) -> list[DeployRecord]:
         """Deploy records (oldest first) of one prompt in one env, or in all envs."""
         check_name(name)
-        prefixes = [record_prefix(name, env)] if env else [f"{RECORD_TAG_PREFIX}{name}@*/*"]
-        out = []
-        for prefix in prefixes:
-            for ref, body in self._records(prefix):
-                rec = _record_from(ref, body)
-                if rec and rec.prompt == name and (env is None or rec.env == env):
-                    out.append(rec)
-        out.sort(key=lambda r: (r.at, r.seq))
-        if env:
-            out.sort(key=lambda r: r.seq)
-        return out
-
-    def _records(self, prefix: str) -> list[tuple[str, str]]:
-        fmt = "%(refname)%00%(contents)%1e"
-        raw = self.git.out("for-each-ref", f"--format={fmt}", prefix)
-        out = []
-        for chunk in raw.split("\x1e"):
-            chunk = chunk.lstrip("\n")
-            if chunk:
-                ref, _, body = chunk.partition("\x00")
-                out.append((ref, body))
-        return out
+        return deploys.history(self, name, env)
 
     def deploy(
         self, name: str, version: str | int, env: str = "production", reason: str = ""
     ) -> DeployRecord:
-        self.check_env(env)
-        target = self.resolve(name, version)
-        self._check_content(name, self.read_text(name, target.commit))
-        return self._move(name, env, target, "deploy", reason)
+        return deploys.deploy(self, name, version, env, reason)
 
     def rollback(self, name: str, env: str = "production", reason: str = "") -> DeployRecord:
-        self.check_env(env)
-        records = self.history(name, env)
-        if not records:
-            raise VersionNotFound(
-                f"{name} was never deployed to {env}",
-                f"run `ptrain prompt deploy {name} VERSION --env {env}`",
-            )
-        by_seq = {r.seq: r for r in records}
-        live = by_seq.get(records[-1].effective, records[-1])
-        below = by_seq.get(live.previous) if live.previous else None
-        if below is None:
-            raise PtrainError(
-                f"{name} in {env} has no earlier deploy to roll back to",
-                f"deploy a version explicitly: `ptrain prompt deploy {name} VERSION --env {env}`",
-            )
-        target = self._version_of_commit(name, below.to_commit)
-        return self._move(name, env, target, "rollback", reason, restores=below.seq)
-
-    def _move(
-        self,
-        name: str,
-        env: str,
-        target: Version,
-        action: str,
-        reason: str,
-        restores: int | None = None,
-    ) -> DeployRecord:
-        ref = deploy_ref(name, env)
-        old_obj = self.git.rev_parse(ref)
-        records = self.history(name, env)
-        current = records[-1] if records else None
-        if action == "deploy" and current and current.to_commit == target.commit:
-            raise PtrainError(
-                f"{name} {target.label()} is already deployed to {env}", "nothing to do"
-            )
-        from_v = self._version_of_commit(name, current.to_commit) if current else None
-        seq = (current.seq if current else 0) + 1
-        rec = DeployRecord(
-            seq=seq,
-            prompt=name,
-            env=env,
-            action=action,
-            to_commit=target.commit,
-            to_version=target.number,
-            from_commit=from_v.commit if from_v else None,
-            from_version=from_v.number if from_v else None,
-            by=self.git.user_identity(),
-            at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            reason=reason.replace("\n", " ").strip(),
-            previous=(current.effective if current else None) if action == "deploy" else None,
-            restores=restores,
-        )
-        rec_ref = f"{record_prefix(name, env)}{seq:06d}"
-        rec.tag = rec_ref.removeprefix("refs/tags/")
-        with self.git.lock():
-            obj = self.git.make_tag_object(target.commit, rec.tag, _record_text(rec))
-            try:
-                self.git.update_ref(rec_ref, obj, ZERO, f"ptrain {action}")
-                self.git.update_ref(ref, obj, old_obj or ZERO, f"ptrain {action}")
-            except ConcurrentUpdate:
-                self.git.delete_ref(rec_ref, obj)
-                raise ConcurrentUpdate(
-                    f"another deploy of {name} to {env} happened at the same time; yours was not applied",
-                    f"check `ptrain prompt history {name} --env {env}` and re-run if still needed",
-                ) from None
-        return rec
+        return deploys.rollback(self, name, env, reason)
 
     # -- feedback ---------------------------------------------------------------------------
     def record_feedback(
@@ -656,151 +455,24 @@ class PromptRepo:
 
         return feedback.summarize(self.root, name, by=by, since=since)
 
-    # -- export -----------------------------------------------------------------------------
+    # -- export and validation (ptrain.authoring) ----------------------------------------------
     def export(self, dest: Path, env: str = "production", fmt: str = "yaml") -> list[Path]:
         """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""
-        self.check_env(env)
-        if fmt not in ("yaml", "json"):
-            raise PtrainError(f"unknown format {fmt!r}", "use --format yaml or --format json")
-        deployed = {n: c for (n, e), c in self._deployed_commits().items() if e == env}
-        if not deployed:
-            raise VersionNotFound(f"nothing is deployed to {env}", "deploy a prompt first")
-        dest = Path(dest)
-        written, index = [], {}
-        for name in sorted(deployed):
-            prompt = self.get(name, env)
-            payload = {
-                "name": name,
-                "env": env,
-                "version": prompt.version,
-                "commit": prompt.commit,
-                "prompt": prompt.spec.model_dump(exclude_none=True),
-            }
-            out = dest / f"{name}.{fmt}"
-            if fmt == "json":
-                atomic_write(out, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-            else:
-                from ptrain.storage.yamlio import dump_roundtrip
+        return authoring.export(self, dest, env, fmt)
 
-                atomic_write(out, dump_roundtrip(payload))
-            written.append(out)
-            index[name] = {
-                "version": prompt.version,
-                "commit": prompt.commit,
-                "file": f"{name}.{fmt}",
-            }
-        atomic_write(
-            dest / "index.json", json.dumps({"env": env, "prompts": index}, indent=2) + "\n"
-        )
-        return written
-
-    # -- validation -------------------------------------------------------------------------
     def validate_files(self, paths: list[Path] | None = None) -> list[str]:
         return validate_paths(
             paths or sorted((self.root / self.prompts_dir).rglob("*.y*ml")), self.root
         )
 
 
-def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
-    problems: list[str] = []
-    for p in paths:
-        p = Path(p)
-        shown = (
-            str(p.relative_to(root))
-            if root and p.is_absolute() and p.is_relative_to(root)
-            else str(p)
-        )
-        if p.name == CONFIG_FILE:
-            from ptrain.config import Config
-            from ptrain.schema import errors_of
-
-            try:
-                problems += errors_of(Config, load_roundtrip(p.read_text(), shown), shown)
-            except ValidationError as exc:
-                problems.append(exc.message)
-            continue
-        try:
-            doc = load_roundtrip(p.read_text(), shown)
-        except ValidationError as exc:
-            problems.append(exc.message)
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{shown}: cannot read ({exc.__class__.__name__})")
-            continue
-        from ptrain.prompts import prompt_problems
-
-        problems += prompt_problems(doc, shown)
-    return problems
-
-
-# -- deploy record text ----------------------------------------------------------------------
-_RECORD_KEYS = (
-    "prompt",
-    "env",
-    "action",
-    "from_version",
-    "from_commit",
-    "to_version",
-    "to_commit",
-    "previous",
-    "restores",
-    "by",
-    "at",
-    "reason",
-)
-
-
-def _record_text(rec: DeployRecord) -> str:
-    arrow = (
-        f"{('v' + str(rec.from_version)) if rec.from_version else (rec.from_commit or 'nothing')[:8]} -> "
-        f"{('v' + str(rec.to_version)) if rec.to_version else rec.to_commit[:8]}"
-    )
-    lines = [f"ptrain {rec.action} {rec.prompt} to {rec.env}: {arrow}", ""]
-    for key in _RECORD_KEYS:
-        val = getattr(rec, key)
-        lines.append(f"{key}: {'-' if val is None or val == '' else val}")
-    return "\n".join(lines) + "\n"
-
-
-def _parse_record_text(text: str) -> dict[str, str]:
-    body = text.split("\n\n", 1)[1] if "\n\n" in text else text
-    out = {}
-    for line in body.splitlines():
-        key, sep, val = line.partition(": ")
-        if sep and key in _RECORD_KEYS:
-            out[key] = val
-    return out
-
-
-def _record_from(ref: str, body: str) -> DeployRecord | None:
-    kv = _parse_record_text(body)
-    if "to_commit" not in kv:
-        return None
-
-    def num(k: str) -> int | None:
-        v = kv.get(k, "-")
-        return int(v) if v.isdigit() else None
-
-    def text(k: str) -> str | None:
-        v = kv.get(k, "-")
-        return None if v == "-" else v
-
-    return DeployRecord(
-        seq=int(ref.rsplit("/", 1)[1]),
-        prompt=kv.get("prompt", ""),
-        env=kv.get("env", ""),
-        action=kv.get("action", "deploy"),
-        to_commit=kv["to_commit"],
-        to_version=num("to_version"),
-        from_commit=text("from_commit"),
-        from_version=num("from_version"),
-        by=kv.get("by", ""),
-        at=kv.get("at", ""),
-        reason=text("reason") or "",
-        previous=num("previous"),
-        restores=num("restores"),
-        tag=ref.removeprefix("refs/tags/"),
-    )
-
-
-__all__ = ["PromptRepo", "Version", "DeployRecord", "GitError", "validate_paths"]
+__all__ = [
+    "PromptRepo",
+    "Version",
+    "DeployRecord",
+    "GitError",
+    "validate_paths",
+    "check_name",
+    "deploy_ref",
+    "record_prefix",
+]

@@ -116,10 +116,11 @@ def _root(
 
 
 def _register() -> None:
-    from ptrain.cli import repo_cmds, review
+    from ptrain.cli import doctor, repo_cmds, review
 
     repo_cmds.register(app)
     review.register(app)
+    doctor.register(app)
 
 
 _register()

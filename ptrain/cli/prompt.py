@@ -246,7 +246,7 @@ def validate(
     from ptrain.repo import validate_paths
 
     if paths:
-        problems = validate_paths([p for p in paths if p.suffix in (".yaml", ".yml")])
+        problems = validate_paths(list(paths))  # a non-YAML or missing path is a problem
         checked = len(paths)
     else:
         repo = open_repo()

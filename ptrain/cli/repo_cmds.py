@@ -47,12 +47,15 @@ def init(
 def sync(
     remote: str = typer.Argument("origin", help="Git remote to exchange deploy tags with."),
     no_push: bool = typer.Option(False, "--no-push", help="Only fetch."),
+    theirs: bool = typer.Option(
+        False, "--theirs", help="On conflicting deploy records keep the remote's (drop ours)."
+    ),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fetch and push deploy tags (moved tags included) and deploy history."""
     from ptrain.sync import sync as do_sync
 
-    res = do_sync(open_repo().git, remote, push=not no_push)
+    res = do_sync(open_repo().git, remote, push=not no_push, theirs_wins=theirs)
     if json_out:
         emit_json(res.__dict__)
         return
@@ -61,6 +64,10 @@ def sync(
         info(f"  ← {r}")
     for r in res.pushed:
         info(f"  → {r}")
+    for r in res.deleted:
+        info(f"  ✗ {r} (deleted on {remote})")
+    for r in res.skipped:
+        info(f"  ! not pushed: {r}")
 
 
 def demo(

@@ -217,6 +217,8 @@ def auto(
     )
     if json_out:
         emit_json([r for r in results])
+        if any(r.get("pr_error") for r in results):
+            raise typer.Exit(1)
         return
     if not results:
         info("no prompt is due for training (see `ptrain train status`)")
@@ -228,6 +230,8 @@ def auto(
         )
         if r.get("review"):
             info(r["review"])
+    if any(r.get("pr_error") for r in results):
+        raise typer.Exit(1)  # printed above; CI should notice the pull request is missing
 
 
 @app.command()

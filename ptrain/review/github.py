@@ -20,6 +20,7 @@ opening a duplicate.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptrain.errors import PtrainError
+from ptrain.errors import GitError, PtrainError
 
 DEFAULT_API = "https://api.github.com"
 LABELS = ["ptrain", "prompt-training"]
@@ -85,8 +86,7 @@ def parse_remote(url: str) -> tuple[str, str] | None:
 
 
 def remote_url(repo, remote: str) -> str | None:
-    p = repo.git.run("remote", "get-url", remote, check=False)
-    return p.stdout.strip() or None if p.returncode == 0 else None
+    return repo.git.remote_url(remote)
 
 
 @dataclass(frozen=True)
@@ -380,34 +380,28 @@ def pr_body(res, branch: str, notes: list[str] | None = None) -> str:
     return "\n".join([prompt_marker(res.prompt), *extra, "", report.rstrip(), "", *footer]) + "\n"
 
 
-def _git_fail(p, what: str, hint: str, token: str | None) -> PtrainError:
-    last = (p.stderr.strip().splitlines() or ["?"])[-1]
-    return PtrainError(redact(f"{what}: {last}", token), hint)
-
-
 def _push(repo, remote: str, commit: str, branch: str, lease: str | None, token: str | None):
-    args = ["push"]
-    if lease is not None:
-        args.append(f"--force-with-lease=refs/heads/{branch}:{lease}")
-    p = repo.git.run(*args, remote, f"{commit}:refs/heads/{branch}", check=False)
-    if p.returncode != 0:
-        raise _git_fail(
-            p,
-            f"git push of {branch} to {remote} failed",
+    leases = [(f"refs/heads/{branch}", lease)] if lease is not None else []
+    try:
+        repo.git.push(remote, [f"{commit}:refs/heads/{branch}"], leases=leases)
+    except GitError as exc:
+        raise PtrainError(
+            redact(f"git push of {branch} to {remote} failed: {exc.message}", token),
             "check push rights (in a workflow: `permissions: contents: write`); if the branch "
             "moved meanwhile, re-run",
-            token,
-        )
+        ) from None
 
 
 def _made_by_ptrain(repo, remote: str, sha: str, ref: str, name: str) -> bool:
     """Whether ``sha`` (a PR's head) is a training commit of ``name``, so replacing it loses
     nothing a person wrote."""
-    if repo.git.run("cat-file", "-e", f"{sha}^{{commit}}", check=False).returncode != 0:
-        repo.git.run("fetch", "--no-tags", "--quiet", remote, f"refs/heads/{ref}", check=False)
-    p = repo.git.run("log", "-1", "--format=%B", sha, check=False)
-    trailer = re.search(rf"^{TRAILER}: {re.escape(name)}$", p.stdout, re.MULTILINE)
-    return p.returncode == 0 and trailer is not None
+    if not repo.git.has_object(sha):
+        with contextlib.suppress(GitError):  # not fetchable: then it is not known to be ours
+            repo.git.fetch(remote, [f"refs/heads/{ref}"])
+    message = repo.git.commit_message(sha)
+    return message is not None and bool(
+        re.search(rf"^{TRAILER}: {re.escape(name)}$", message, re.MULTILINE)
+    )
 
 
 def base_branch(repo, gh: GitHub | None, env: Mapping[str, str] | None = None) -> str:
@@ -449,13 +443,12 @@ def publish_training(
         _push(repo, remote, res.commit, ref, existing["head"]["sha"], token)
         if res.pushed and res.branch != ref:
             # this run's own branch is now redundant on the remote: its commit is the PR's tip
-            repo.git.run(
-                "push",
-                f"--force-with-lease=refs/heads/{res.branch}:{res.commit}",
-                remote,
-                f":refs/heads/{res.branch}",
-                check=False,
-            )
+            with contextlib.suppress(GitError):  # best effort: a leftover branch is harmless
+                repo.git.push(
+                    remote,
+                    [f":refs/heads/{res.branch}"],
+                    leases=[(f"refs/heads/{res.branch}", res.commit)],
+                )
         pr = gh.update_pull(existing["number"], title=title, body=pr_body(res, ref, notes))
         out = PullRequest(pr["html_url"], pr["number"], False, ref, notes)
     else:

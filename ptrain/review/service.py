@@ -44,10 +44,7 @@ def _rev(repo, ref: str, what: str) -> str:
 
 def _changed_paths(repo, a: str, b: str) -> list[str]:
     evals = repo.config.evals_dir.strip("/")
-    out = repo.git.out(
-        "diff", "--name-only", "--no-renames", a, b, "--", repo.prompts_dir, evals
-    ).splitlines()
-    return [p for p in out if p]
+    return repo.git.changed_files(a, b, [repo.prompts_dir, evals])
 
 
 def _suite_name(repo, path: str) -> str | None:
@@ -72,7 +69,7 @@ def _version_at(repo, name: str, rev: str) -> tuple[str, int | None] | None:
     path = repo.prompt_path(name)
     if repo.git.show_file(rev, path) is None:
         return None
-    commit = repo.git.out("log", "-1", "--format=%H", rev, "--", path).strip() or rev
+    commit = repo.git.last_commit(rev, [path]) or rev
     try:
         number = next((v.number for v in repo.versions(name) if v.commit == commit), None)
     except PtrainError:
@@ -324,7 +321,7 @@ def review(
     head_ref = head or ctx.get("head") or "HEAD"
     pr = pr if pr is not None else ctx.get("pr")
     base_sha, head_sha = _rev(repo, base_ref, "base"), _rev(repo, head_ref, "head")
-    mb = repo.git.run("merge-base", base_sha, head_sha, check=False).stdout.strip()
+    mb = repo.git.merge_base(base_sha, head_sha)
     if not mb:
         raise PtrainError(
             f"{base_ref} and {head_ref} have no common history",
@@ -433,7 +430,7 @@ def deploy_merged(
     enabled = cfg.auto_deploy if deploy is None else deploy
     base_ref = base_ref or merged_base(env) or "HEAD~1"
     base_sha, head_sha = _rev(repo, base_ref, "base"), _rev(repo, head, "head")
-    subject = repo.git.out("log", "-1", "--format=%s", head_sha).strip()
+    subject = (repo.git.commit_message(head_sha, subject_only=True) or "").strip()
     result = DeployMergedResult(base_sha, head_sha, target_env, enabled)
     for name in changed_prompts(repo, base_sha, head_sha, suites=False):
         v = _version_at(repo, name, head_sha)

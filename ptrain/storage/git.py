@@ -12,11 +12,18 @@ On-disk/ref formats ptrain owns inside a prompt repository:
   deploy record, so ``git show ptrain/support/triage@production`` shows what runs in production
   and why. Moves are compare-and-swap (``git update-ref NEW OLD``).
 
-Fast read paths (runtime loading, ``prompt show``) use the git CLI directly: one ``git``
-process per call, and GitPython's import cost stays off the hot path. Commits are built with a
-temporary index (``read-tree``/``update-index``/``write-tree``/``commit-tree``) and land with a
-compare-and-swap on HEAD, so a ptrain commit contains only the files it means to and never
-sweeps up what the user has staged.
+* A deploy writes its record tag and moves the moving tag in ONE ref transaction
+  (``git update-ref --stdin``: start, create, update, prepare, commit), so a crash leaves both
+  refs or neither. Record tag messages carry an ``id:`` line (time in ns, host, pid, random), so
+  two deploys can never produce byte-identical tag objects.
+
+Everything runs the git CLI: one ``git`` process per call. GitPython is not used (it spawns the
+same git processes, adds ~100 ms of imports to fast paths, and its errors would still need this
+mapping). Every failure is mapped once, in :mod:`ptrain.storage.git_diagnose`, into a
+:class:`GitError` with a hint; services call the typed verbs below and never read return codes.
+Commits are built with a temporary index (kept in ``<git dir>/ptrain-tmp/``, named by pid, so
+``ptrain doctor`` can clean up after a crash) and land with a compare-and-swap on HEAD, so a
+ptrain commit contains only the files it means to and never sweeps up what the user has staged.
 """
 
 from __future__ import annotations
@@ -24,20 +31,29 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ptrain.errors import ConcurrentUpdate, GitStateError, NotAPromptRepo, PtrainError
+from ptrain import faults
+from ptrain.errors import (
+    ConcurrentUpdate,
+    GitError,
+    GitLocked,
+    GitStateError,
+    NotAPromptRepo,
+    PtrainError,
+)
+from ptrain.storage.git_diagnose import RefConflict, diagnose, locked
+from ptrain.storage.git_verbs import GitVerbs
+from ptrain.storage.gitfiles import ZERO, RefOp, _core_bare, _packed_refs, leaked_temp_indexes
 
-ZERO = "0" * 40
 DEPLOY_TAG_PREFIX = "refs/tags/ptrain/"
 RECORD_TAG_PREFIX = "refs/tags/ptrain-deploy/"
+TMP_DIR = "ptrain-tmp"  # inside the common git dir: temporary indexes, named index.<pid>.<rand>
 
-
-class GitError(PtrainError):
-    pass
+__all__ = ["Git", "GitError", "GitLocked", "RefConflict", "RefOp", "ZERO", "init_repo"]
 
 
 def _clean_env() -> dict[str, str]:
@@ -48,8 +64,9 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-class Git:
-    """A repository (work tree or bare) driven through the git CLI."""
+class Git(GitVerbs):
+    """A repository (work tree or bare) driven through the git CLI (queries, tags and
+    remotes: :class:`~ptrain.storage.git_verbs.GitVerbs`)."""
 
     def __init__(self, git_dir: Path, work_tree: Path | None):
         self.git_dir = Path(git_dir)
@@ -106,6 +123,12 @@ class Git:
         return self.work_tree is None
 
     # -- running ----------------------------------------------------------------------------
+    def _cmd(self, args: Sequence[str]) -> list[str]:
+        cmd = ["git", f"--git-dir={self.git_dir}"]
+        if self.work_tree:
+            cmd.append(f"--work-tree={self.work_tree}")
+        return [*cmd, *args]
+
     def run(
         self,
         *args: str,
@@ -113,15 +136,15 @@ class Git:
         check: bool = True,
         env: dict[str, str] | None = None,
         binary: bool = False,
-    ):
-        cmd = ["git", f"--git-dir={self.git_dir}"]
-        if self.work_tree:
-            cmd.append(f"--work-tree={self.work_tree}")
-        cmd.extend(args)
+        remote: str = "",
+    ) -> subprocess.CompletedProcess:
+        """Run ``git args``. A failure raises the mapped :class:`GitError` (see
+        :func:`~ptrain.storage.git_diagnose.diagnose`); ``check=False`` is for the typed verbs
+        below that turn an expected non-zero exit (a missing rev) into a value."""
         if isinstance(input, str) and binary:
             input = input.encode()
         proc = subprocess.run(
-            cmd,
+            self._cmd(args),
             input=input,
             capture_output=True,
             text=not binary,
@@ -130,13 +153,15 @@ class Git:
         )
         if check and proc.returncode != 0:
             err = proc.stderr.decode(errors="replace") if binary else proc.stderr
-            raise GitError(
-                f"git {args[0]} failed: {err.strip().splitlines()[-1] if err.strip() else proc.returncode}"
-            )
+            raise diagnose(tuple(args), err, proc.returncode, remote)
         return proc
 
     def out(self, *args: str, **kw) -> str:
         return self.run(*args, **kw).stdout
+
+    def ok(self, *args: str) -> bool:
+        """Whether ``git args`` succeeds (for questions such as ``cat-file -e``)."""
+        return self.run(*args, check=False).returncode == 0
 
     # -- reading --------------------------------------------------------------------------
     def rev_parse(self, rev: str) -> str | None:
@@ -169,7 +194,8 @@ class Git:
     def cat_batch(self, specs: Sequence[str]) -> list[tuple[str, str, bytes] | None]:
         """Resolve several ``rev`` / ``rev:path`` specs in one process: (sha, type, content)."""
         p = self.run("cat-file", "--batch", input="\n".join(specs) + "\n", binary=True)
-        data, pos, out = p.stdout, 0, []
+        data, pos = p.stdout, 0
+        out: list[tuple[str, str, bytes] | None] = []
         for _ in specs:
             nl = data.index(b"\n", pos)
             header = data[pos:nl].decode()
@@ -187,32 +213,8 @@ class Git:
         p = self.run("ls-tree", "-r", "--name-only", "--full-tree", rev, "--", prefix, check=False)
         return p.stdout.splitlines() if p.returncode == 0 else []
 
-    def log_file_commits(self, paths: Sequence[str], rev: str = "HEAD") -> list[dict]:
-        """Commits on ``rev`` touching ``paths``, newest first, with the files each touched."""
-        sep = "\x1e"
-        fmt = sep + "%H%x00%an <%ae>%x00%aI%x00%s"
-        p = self.run(
-            "log", f"--format={fmt}", "--name-only", "--no-renames", rev, "--", *paths, check=False
-        )
-        if p.returncode != 0:
-            return []
-        commits = []
-        for chunk in p.stdout.split(sep)[1:]:
-            head, _, files = chunk.partition("\n")
-            sha, author, date, subject = head.split("\x00", 3)
-            commits.append(
-                {
-                    "commit": sha,
-                    "author": author,
-                    "date": date,
-                    "message": subject,
-                    "files": [f for f in files.splitlines() if f],
-                }
-            )
-        return commits
-
     def for_each_ref(self, prefix: str, fmt: str) -> list[str]:
-        return [ln for ln in self.out("for-each-ref", f"--format={fmt}", prefix).splitlines() if ln]
+        return self.refs(prefix, fmt=fmt)
 
     def read_ref_fast(self, ref: str) -> str | None:
         """Value of ``ref`` without spawning git: a loose ref file, else packed-refs."""
@@ -225,7 +227,7 @@ class Git:
         return packed.get(ref)
 
     def user_identity(self) -> str:
-        p = self.run("var", "GIT_COMMITTER_IDENT", check=False)
+        p = self.run("var", "GIT_COMMITTER_IDENT", check=False)  # a missing identity is a value
         if p.returncode != 0:
             raise GitStateError(
                 "git does not know who you are",
@@ -246,13 +248,24 @@ class Git:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def _temp_index(self) -> Path:
+        """A fresh temporary index path in ``<git dir>/ptrain-tmp/`` (removed by the caller; one
+        a crash leaves behind carries the dead pid, so ``ptrain doctor --fix`` can remove it)."""
+        folder = self.common_dir / TMP_DIR
+        folder.mkdir(exist_ok=True)
+        return folder / f"index.{os.getpid()}.{secrets.token_hex(4)}"
+
     def tree_with(self, base: str | None, files: dict[str, bytes | None]) -> str:
         """The tree of ``base`` with ``files`` replaced (None = removed), built in a temporary
         index so the user's staging area is never touched."""
-        with tempfile.TemporaryDirectory(prefix="ptrain-index-") as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        for leftover in leaked_temp_indexes(self.common_dir, TMP_DIR):  # a crash's; cheap
+            leftover.unlink(missing_ok=True)
+        index = self._temp_index()
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
             if base:
                 self.run("read-tree", base, env=env)
+            faults.step("commit.temp-index")
             for path, data in files.items():
                 if data is None:
                     self.run("update-index", "--force-remove", "--", path, env=env)
@@ -261,16 +274,42 @@ class Git:
                 blob = blob.decode().strip() if isinstance(blob, bytes) else blob.strip()
                 self.run("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
             return self.out("write-tree", env=env).strip()
+        finally:
+            for leftover in (index, index.with_name(index.name + ".lock")):
+                leftover.unlink(missing_ok=True)
+
+    def commit_tree(self, tree: str, parents: Sequence[str], message: str) -> str:
+        args = ["commit-tree", tree]
+        for parent in parents:
+            args += ["-p", parent]
+        return self.out(*args, "-m", message).strip()
+
+    def index_lock(self) -> Path:
+        return self.git_dir / "index.lock"
+
+    def require_index_unlocked(self) -> None:
+        """Fail (one line, with the lock's age and the fix) while ``index.lock`` exists: a ptrain
+        commit made then could not update the index, and the next ``git commit`` would undo it."""
+        if self.work_tree is not None and self.index_lock().exists():
+            raise locked(self.index_lock(), "the git index")
 
     def commit_files(
-        self, files: dict[str, bytes | None], message: str, *, expect_head: str | None = None
+        self,
+        files: dict[str, bytes | None],
+        message: str,
+        *,
+        expect_head: str | None = None,
+        step: str = "commit",
     ) -> str:
         """Commit exactly ``files`` (path -> content, None = delete) on top of HEAD.
 
         Builds the tree in a temporary index, so the user's staging area is not swept into the
-        commit, then moves HEAD with compare-and-swap. Returns the new commit sha. The caller
-        writes the working-tree files.
+        commit. The real index gets the new entries *before* HEAD moves (compare-and-swap), so
+        a crash in between leaves the change written and staged, never an index that a plain
+        ``git commit`` would use to undo it. Returns the new commit sha. The caller writes the
+        working-tree files. Refused while the index is locked (:meth:`require_index_unlocked`).
         """
+        self.require_index_unlocked()
         head = self.head_commit()
         if expect_head is not None and head != expect_head:
             raise ConcurrentUpdate(
@@ -281,11 +320,18 @@ class Git:
             raise PtrainError(
                 "nothing to commit: the content is unchanged", "change the prompt first"
             )
-        args = ["commit-tree", tree, "-m", message]
-        if head:
-            args[2:2] = ["-p", head]
-        commit = self.out(*args).strip()
-        self.update_ref("HEAD", commit, head or ZERO, f"ptrain: {message.splitlines()[0]}")
+        commit = self.commit_tree(tree, [head] if head else [], message)
+        paths = list(files)
+        if self.work_tree is not None and paths:
+            self.run("reset", "-q", commit, "--", *paths)
+        faults.step(f"{step}.staged")
+        try:
+            self.update_ref("HEAD", commit, head or ZERO, f"ptrain: {message.splitlines()[0]}")
+        except BaseException:
+            if self.work_tree is not None and paths and head:
+                with contextlib.suppress(GitError):
+                    self.run("reset", "-q", head, "--", *paths)
+            raise
         return commit
 
     def commit_on_branch(
@@ -297,27 +343,10 @@ class Git:
         Nothing is checked out: the current branch, work tree and index are untouched.
         """
         tree = self.tree_with(base, files)
-        commit = self.out("commit-tree", tree, "-p", base, "-m", message).strip()
+        commit = self.commit_tree(tree, [base], message)
         ref = branch if branch.startswith("refs/") else f"refs/heads/{branch}"
         self.update_ref(ref, commit, ZERO, "ptrain train")
         return commit
-
-    def last_trailer_commit(self, key: str, value: str) -> tuple[str, str] | None:
-        """Newest commit on any ref (local or remote-tracking) with trailer ``key: value``."""
-        p = self.run(
-            "log",
-            "--all",
-            "-1",
-            "--format=%H%x00%cI",
-            "--extended-regexp",
-            f"--grep=^{key}: {value}$",
-            check=False,
-        )
-        line = p.stdout.strip()
-        if p.returncode != 0 or not line:
-            return None
-        sha, date = line.split("\x00")
-        return sha, date
 
     def write_commit_graph(self) -> None:
         """Bring git's commit-graph, with changed-path Bloom filters, up to date.
@@ -333,74 +362,90 @@ class Git:
             )
 
     def sync_index(self, paths: Sequence[str]) -> None:
-        """Make the real index agree with HEAD for ``paths`` (after commit_files)."""
+        """Make the real index agree with HEAD for ``paths`` (after commit_files). A failure is
+        raised: an index left behind HEAD makes the next ``git commit`` revert ptrain's."""
         if self.work_tree is not None and paths:
-            self.run("reset", "-q", "HEAD", "--", *paths, check=False)
+            try:
+                self.run("reset", "-q", "HEAD", "--", *paths)
+            except GitError as exc:
+                raise GitError(
+                    f"committed, but the git index could not be updated: {exc.message}",
+                    f"run `git reset -q HEAD -- {' '.join(paths)}` once nothing holds the index "
+                    "(`ptrain doctor --fix` does it)",
+                ) from None
 
+    # -- refs -----------------------------------------------------------------------------
     def update_ref(self, ref: str, new: str, old: str | None, reason: str = "ptrain") -> None:
-        """Compare-and-swap ``ref`` from ``old`` (ZERO = must not exist) to ``new``."""
+        """Compare-and-swap ``ref`` from ``old`` (ZERO = must not exist) to ``new``; a lost race
+        raises :class:`RefConflict` (a ConcurrentUpdate), a lock in the way :class:`GitLocked`."""
         args = ["update-ref", "-m", reason, ref, new]
         if old is not None:
             args.append(old)
-        p = self.run(*args, check=False)
-        if p.returncode != 0:
-            raise ConcurrentUpdate(
-                f"{ref.removeprefix('refs/tags/')} was changed by someone else meanwhile",
-                "look at the new state and re-run the command",
-            )
+        self.run(*args)
 
-    def delete_ref(self, ref: str, old: str | None = None) -> None:
-        args = ["update-ref", "-d", ref] + ([old] if old else [])
-        self.run(*args, check=False)
+    def delete_ref(self, ref: str, old: str | None = None) -> bool:
+        """Delete ``ref`` only if it still points at ``old`` (compare-and-swap); False when it
+        moved or is gone, so a clean-up never deletes what someone else wrote."""
+        try:
+            self.run("update-ref", "-d", ref, *([old] if old else []))
+        except RefConflict:
+            return False
+        except GitError as exc:
+            if isinstance(exc, GitLocked):
+                raise
+            return False
+        return True
 
-    def make_tag_object(self, target: str, tag_name: str, message: str) -> str:
-        """Create an annotated tag *object* (no ref yet) pointing at commit ``target``."""
-        ident = self.out("var", "GIT_COMMITTER_IDENT").strip()
-        body = (
-            f"object {target}\ntype commit\ntag {tag_name}\ntagger {ident}\n\n{message.rstrip()}\n"
+    def transaction(
+        self, ops: Sequence[RefOp], reason: str = "ptrain", step: str | None = None
+    ) -> None:
+        """Apply ``ops`` atomically: every ref changes, or none does (``update-ref --stdin``
+        with start/prepare/commit). Between prepare (all refs locked and checked) and commit,
+        ``faults.step(step + ".prepared")`` runs, so tests can crash there: git then sees its
+        input end without ``commit`` and aborts, leaving every ref as it was."""
+        proc = subprocess.Popen(
+            self._cmd(["update-ref", "--stdin", "-m", reason]),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_clean_env(),
+            cwd=self.work_tree or self.git_dir,
         )
-        return self.out("mktag", input=body).strip()
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        try:
+            proc.stdin.write("start\n" + "".join(op.line() + "\n" for op in ops) + "prepare\n")
+            proc.stdin.flush()
+            answers = [proc.stdout.readline() for _ in range(2)]
+            if answers != ["start: ok\n", "prepare: ok\n"]:
+                proc.stdin.close()
+                err = proc.stderr.read()
+                proc.wait()
+                raise diagnose(("update-ref",), err, proc.returncode or 1)
+            if step:
+                faults.step(step + ".prepared")
+            proc.stdin.write("commit\n")
+            proc.stdin.close()
+            out, err = proc.stdout.read(), proc.stderr.read()
+            if proc.wait() != 0 or "commit: ok" not in out:
+                raise diagnose(("update-ref",), err, proc.returncode or 1)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
+    def refs(self, *patterns: str, fmt: str = "%(objectname) %(refname)") -> list[str]:
+        """``for-each-ref`` lines for the given patterns (prefixes or globs)."""
+        return [
+            ln for ln in self.out("for-each-ref", f"--format={fmt}", *patterns).splitlines() if ln
+        ]
 
-def _core_bare(git_dir: Path) -> bool | None:
-    """``core.bare`` from the repository's own config; None when it does not say or when
-    ``core.worktree`` moves the work tree (then git itself must answer)."""
-    try:
-        text = (git_dir / "config").read_text()
-    except OSError:
-        return None
-    bare = None
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        key = key.strip().lower()
-        if sep and key == "worktree":
-            return None
-        if sep and key == "bare":
-            bare = value.strip().lower() == "true"
-    return bare
+    def ref_values(self, prefix: str) -> dict[str, str]:
+        """ref name -> object id for every ref under ``prefix``."""
+        return dict(ln.split(" ", 1)[::-1] for ln in self.refs(prefix))
 
-
-_PACKED: dict[Path, tuple[float, int, dict[str, str]]] = {}
-
-
-def _packed_refs(path: Path) -> dict[str, str]:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {}
-    cached = _PACKED.get(path)
-    if cached and cached[0] == st.st_mtime and cached[1] == st.st_size:
-        return cached[2]
-    refs: dict[str, str] = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith(("#", "^")):
-                continue
-            sha, _, name = line.strip().partition(" ")
-            if name:
-                refs[name] = sha
-    _PACKED[path] = (st.st_mtime, st.st_size, refs)
-    return refs
+    def has_object(self, rev: str, kind: str = "commit") -> bool:
+        return self.ok("cat-file", "-e", f"{rev}^{{{kind}}}")
 
 
 def init_repo(path: Path) -> Git:

@@ -1,11 +1,25 @@
-"""Automatic training: every prompt whose triggers fire and that is eligible gets a run."""
+"""Automatic training: every prompt whose triggers fire and that is eligible gets a run.
+
+With ``open_pr``, a pull request that could not be opened (a GitHub API or push error) does not
+stop the run: the row keeps the trained branch, the error and how to open the review by hand,
+the remaining prompts still train, and the prompt is remembered in
+``<git dir>/ptrain-auto-pending.json`` so the next ``train auto --open-pr`` trains it again
+although its cooldown has not passed (the failed run's trailer commit would otherwise hide it
+for ``min_hours_between``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from ptrain.errors import PtrainError
+from ptrain.storage.yamlio import atomic_write
+
+PENDING_FILE = "ptrain-auto-pending.json"
 
 
 def parse_interval(text: str) -> float:
@@ -29,9 +43,10 @@ def run_auto(
     from ptrain.training.run import train
     from ptrain.training.triggers import status
 
-    out = []
+    out: list[dict] = []
+    pending = _pending(repo) if open_pr else {}
     for st in status(repo, names):
-        if not st.should_train:
+        if not st.should_train and st.prompt not in pending:
             continue
         try:
             res = train(repo, st.prompt, approach, budget=budget(), push=push, remote=remote)
@@ -48,10 +63,48 @@ def run_auto(
             "pr_url": None,
         }
         if res.proposed and open_pr:
-            from ptrain.review.github import open_or_update_pr, review_instructions
-
-            row["pr_url"] = open_or_update_pr(repo, res, remote=remote)
-            if row["pr_url"] is None:  # no GitHub: say how to open the review by hand
-                row["review"] = review_instructions(repo, res, remote=remote)
+            _open_pr(repo, res, row, remote, pending)
         out.append(row)
+    if open_pr:
+        _save_pending(repo, pending)
     return out
+
+
+def _open_pr(repo, res, row: dict, remote: str, pending: dict) -> None:
+    from ptrain.review.github import open_or_update_pr, review_instructions
+
+    try:
+        row["pr_url"] = open_or_update_pr(repo, res, remote=remote)
+    except PtrainError as exc:  # the branch and the result stay; the next run tries again
+        row["pr_error"] = exc.message
+        row["pr_hint"] = exc.hint
+        row["outcome"] = f"proposed, but the pull request was not opened: {exc.message}" + (
+            f" — {exc.hint}" if exc.hint else ""
+        )
+        row["review"] = review_instructions(repo, res, remote=remote)
+        pending[res.prompt] = {
+            "branch": res.branch,
+            "error": exc.message,
+            "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        return
+    pending.pop(res.prompt, None)
+    if row["pr_url"] is None:  # no GitHub: say how to open the review by hand
+        row["review"] = review_instructions(repo, res, remote=remote)
+
+
+def _pending(repo) -> dict:
+    try:
+        data = json.loads((repo.git.common_dir / PENDING_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _save_pending(repo, pending: dict) -> None:
+    path = repo.git.common_dir / PENDING_FILE
+    with contextlib.suppress(OSError):  # losing it costs one cooldown period, nothing else
+        if pending:
+            atomic_write(path, json.dumps(pending, indent=2) + "\n")
+        else:
+            path.unlink(missing_ok=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_template_repo, copy_repo
+from tests.conftest import build_template_repo, copy_repo, git
 
 TRIAGE = """\
 # Support triage: one word out.
@@ -67,3 +67,21 @@ def _triage_template(tmp_path_factory):
 def triage_repo(_triage_template, tmp_path):
     """A prompt repo with support/triage at versions 1..3 (a fresh copy per test)."""
     return copy_repo(_triage_template, tmp_path)
+
+
+@pytest.fixture
+def remote_pair(triage_repo, tmp_path):
+    """(first clone, bare remote, second clone) sharing support/triage v1..v3."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    root = triage_repo.root
+    git(root, "remote", "add", "origin", str(bare))
+    git(root, "push", "-q", "origin", "HEAD:refs/heads/main")
+    git(bare, "symbolic-ref", "HEAD", "refs/heads/main")
+    triage_repo.deploy("support/triage", 1, reason="first")
+    from ptrain import PromptRepo
+    from ptrain.sync import sync
+
+    sync(triage_repo.git, "origin")
+    git(tmp_path, "clone", "-q", f"file://{bare}", "second")
+    return triage_repo, bare, PromptRepo(tmp_path / "second")

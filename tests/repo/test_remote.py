@@ -9,23 +9,6 @@ from ptrain.errors import PtrainError
 from tests.conftest import git
 
 
-@pytest.fixture
-def remote_pair(triage_repo, tmp_path):
-    """(first clone, bare remote, second clone) sharing support/triage v1..v3."""
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    root = triage_repo.root
-    git(root, "remote", "add", "origin", str(bare))
-    git(root, "push", "-q", "origin", "HEAD:refs/heads/main")
-    git(bare, "symbolic-ref", "HEAD", "refs/heads/main")
-    triage_repo.deploy("support/triage", 1, reason="first")
-    from ptrain.sync import sync
-
-    sync(triage_repo.git, "origin")
-    git(tmp_path, "clone", "-q", f"file://{bare}", "second")
-    return triage_repo, bare, PromptRepo(tmp_path / "second")
-
-
 def test_second_clone_sees_moved_tag_after_sync(remote_pair, cli):
     first, bare, second = remote_pair
     # a plain clone already carries the deploy tag and its record
