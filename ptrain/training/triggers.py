@@ -146,13 +146,22 @@ def evaluate_triggers(
     return status
 
 
-def last_trained(repo, name: str) -> str | None:
-    """UTC timestamp of the prompt's last training, from git history (any ref)."""
-    hit = repo.git.last_trailer_commit(TRAILER, name)
-    if not hit:
-        return None
-    dt = datetime.fromisoformat(hit[1])
+def trained_index(repo) -> dict[str, str]:
+    """Prompt name -> UTC timestamp of its last training, for every prompt, from one
+    ``git log --all`` (cached per ref state; see :mod:`ptrain.storage.history`)."""
+    from ptrain.storage.history import trailer_index
+
+    return {n: _utc(date) for n, (_, date) in trailer_index(repo.git, TRAILER).items()}
+
+
+def _utc(iso: str) -> str:
+    dt = datetime.fromisoformat(iso)
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def last_trained(repo, name: str, index: dict[str, str] | None = None) -> str | None:
+    """UTC timestamp of the prompt's last training, from git history (any ref)."""
+    return (trained_index(repo) if index is None else index).get(name)
 
 
 def status(
@@ -161,8 +170,9 @@ def status(
     from ptrain.feedback import iter_feedback
 
     out = []
+    index = trained_index(repo)  # one git log for every prompt, not one per prompt
     for name in names or repo.prompt_names():
-        since = last_trained(repo, name)
+        since = last_trained(repo, name, index)
         recs = list(iter_feedback(repo.root, name, since=since))
         out.append(evaluate_triggers(name, recs, since, repo.config.auto_training, now))
     return out
