@@ -413,22 +413,33 @@ class Git(GitVerbs):
             cwd=self.work_tree or self.git_dir,
         )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+
+        def failed() -> GitError:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            err = proc.stderr.read()
+            return diagnose(("update-ref",), err, proc.wait() or 1)
+
         try:
-            proc.stdin.write("start\n" + "".join(op.line() + "\n" for op in ops) + "prepare\n")
-            proc.stdin.flush()
+            try:
+                proc.stdin.write("start\n" + "".join(op.line() + "\n" for op in ops) + "prepare\n")
+                proc.stdin.flush()
+            except BrokenPipeError:  # git refused a line and exited
+                raise failed() from None
             answers = [proc.stdout.readline() for _ in range(2)]
             if answers != ["start: ok\n", "prepare: ok\n"]:
-                proc.stdin.close()
-                err = proc.stderr.read()
-                proc.wait()
-                raise diagnose(("update-ref",), err, proc.returncode or 1)
+                raise failed()
             if step:
                 faults.step(step + ".prepared")
-            proc.stdin.write("commit\n")
-            proc.stdin.close()
-            out, err = proc.stdout.read(), proc.stderr.read()
-            if proc.wait() != 0 or "commit: ok" not in out:
-                raise diagnose(("update-ref",), err, proc.returncode or 1)
+            try:
+                proc.stdin.write("commit\n")
+                proc.stdin.close()
+            except BrokenPipeError:
+                raise failed() from None
+            out = proc.stdout.read()
+            if "commit: ok" not in out:
+                raise failed()
+            proc.wait()
         finally:
             if proc.poll() is None:
                 proc.kill()

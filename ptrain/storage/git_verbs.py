@@ -158,14 +158,22 @@ class GitVerbs:
         )
         return [p for p in out.split("\0") if p]
 
-    def work_changes(self, paths: Sequence[str]) -> list[str]:
-        """Tracked or untracked paths under ``paths`` that differ from the index or HEAD."""
+    def status_entries(self, paths: Sequence[str]) -> list[tuple[str, str]]:
+        """(two-letter porcelain status, path) of tracked or untracked changes under ``paths``."""
         if self.work_tree is None:
             return []
         out = self.out(
             "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames", "--", *paths
         )
-        return [item[3:] for item in out.split("\0") if len(item) > 3]
+        return [(item[:2], item[3:]) for item in out.split("\0") if len(item) > 3]
+
+    def work_changes(self, paths: Sequence[str]) -> list[str]:
+        """Tracked or untracked paths under ``paths`` that differ from the index or HEAD."""
+        return [path for _, path in self.status_entries(paths)]
+
+    def set_symbolic_ref(self, name: str, target: str) -> None:
+        """Point ``name`` (e.g. HEAD) at the ref ``target`` (e.g. refs/heads/main)."""
+        self.run("symbolic-ref", name, target)
 
     # -- remotes --------------------------------------------------------------------------
     def remote_url(self, remote: str) -> str | None:
