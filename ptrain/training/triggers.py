@@ -171,8 +171,42 @@ def status(
 
     out = []
     index = trained_index(repo)  # one git log for every prompt, not one per prompt
+    every = _feedback_since(repo, index) if not names else None
     for name in names or repo.prompt_names():
         since = last_trained(repo, name, index)
-        recs = list(iter_feedback(repo.root, name, since=since))
+        if every is not None:
+            recs = every.get(name, [])
+        else:
+            recs = list(iter_feedback(repo.root, name, since=since))
         out.append(evaluate_triggers(name, recs, since, repo.config.auto_training, now))
     return out
+
+
+def _feedback_since(repo, index: dict[str, str]) -> dict[str, list[dict]]:
+    """Every prompt's records newer than its last training, from one walk over the shards
+    (the store is opened once, not once per prompt)."""
+    from ptrain.feedback import iter_feedback
+
+    out: dict[str, list[dict]] = {}
+    for r in iter_feedback(repo.root):
+        name = r.get("prompt")
+        since = index.get(name) if isinstance(name, str) else None
+        if since is None or r.get("ts", "") >= since:
+            out.setdefault(name, []).append(r)  # type: ignore[arg-type]
+    return out
+
+
+def due(repo, now: datetime | None = None) -> list[dict]:
+    """The prompts ``train auto`` would train now (triggers fire, eligible): name, the triggers
+    that fire, the approach they choose and the figures, for a CI matrix (``train due``)."""
+    return [
+        {
+            "prompt": s.prompt,
+            "fired": s.fired,
+            "approach": s.approach,
+            "since": s.since,
+            "stats": s.stats,
+        }  # fmt: skip
+        for s in status(repo, now=now)
+        if s.should_train
+    ]
