@@ -261,14 +261,25 @@ def watch(
 @app.command()
 def due(
     json_out: bool = JSON,
+    names_only: bool = typer.Option(
+        False, "--names", help="One JSON line of the names only (a CI matrix's input)."
+    ),
+    prompts: list[str] = typer.Option(
+        None, "--prompt", "-p", help="Only these prompts (repeatable; default: all)."
+    ),
     limit: int = typer.Option(
         None, "--limit", min=1, help="At most N prompts (a CI matrix takes at most 256 jobs)."
     ),
 ) -> None:
     """The prompts whose triggers fire and that are eligible: what `train auto` would train now."""
+    import json
+
     from ptrain.training.triggers import due as due_prompts
 
-    rows = due_prompts(open_repo())[:limit]
+    rows = due_prompts(open_repo(), prompts or None)[:limit]
+    if names_only:
+        typer.echo(json.dumps([r["prompt"] for r in rows]))
+        return
     if json_out:
         emit_json(rows)
         return

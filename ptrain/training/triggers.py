@@ -196,9 +196,14 @@ def _feedback_since(repo, index: dict[str, str]) -> dict[str, list[dict]]:
     return out
 
 
-def due(repo, now: datetime | None = None) -> list[dict]:
+def due(repo, names: list[str] | None = None, now: datetime | None = None) -> list[dict]:
     """The prompts ``train auto`` would train now (triggers fire, eligible): name, the triggers
     that fire, the approach they choose and the figures, for a CI matrix (``train due``)."""
+    missing = sorted(set(names or ()) - set(repo.prompt_names()))
+    if missing:
+        from ptrain.errors import PromptNotFound
+
+        raise PromptNotFound(f"no prompt named {missing[0]!r}", "see `ptrain prompt list`")
     return [
         {
             "prompt": s.prompt,
@@ -207,6 +212,6 @@ def due(repo, now: datetime | None = None) -> list[dict]:
             "since": s.since,
             "stats": s.stats,
         }  # fmt: skip
-        for s in status(repo, now=now)
+        for s in status(repo, names, now=now)
         if s.should_train
     ]
