@@ -68,6 +68,27 @@ class GitVerbs:
         sha, date = line.split("\x00")
         return sha, date
 
+    def log_files_topo(self, prefix: str, rev: str) -> list[dict]:
+        """``log_file_commits([prefix], rev)`` in topological order (children before parents
+        even when committer dates are skewed), for the all-prompts index: a training commit
+        dated before main's newer commits is still numbered after the versions it built on."""
+        sep = "\x1e"
+        p = self.run(
+            "log", "--topo-order", f"--format={sep}%H%x00%an <%ae>%x00%aI%x00%s", "--name-only",
+            "--no-renames", rev, "--", prefix, check=False,
+        )  # fmt: skip
+        if p.returncode != 0:  # an unborn branch: no history yet
+            return []
+        commits = []
+        for chunk in p.stdout.split(sep)[1:]:
+            head, _, files = chunk.partition("\n")
+            sha, author, date, subject = head.split("\x00", 3)
+            commits.append(
+                {"commit": sha, "author": author, "date": date, "message": subject,
+                 "files": [f for f in files.splitlines() if f]}
+            )  # fmt: skip
+        return commits
+
     def trailer_commits(self, key: str) -> list[tuple[str, str, list[str]]]:
         """Every commit on any ref (local or remote-tracking) with a ``key: value`` line, newest
         first as ``git log --all`` walks: (sha, committer date, the values). One process for

@@ -5,7 +5,7 @@ memory per git dir and on disk under ``<git common dir>/ptrain-cache/`` (local, 
 safe to delete: it is rebuilt on the next read):
 
 * ``versions.json``: file path -> the commits on HEAD that touched it, newest first, as
-  ``[sha, author, date, subject]`` (``git log --name-only -- <prompts dir>``). Keyed by HEAD;
+  ``[sha, author, date, subject]`` (``git log --topo-order --name-only -- <prompts dir>``). Keyed by HEAD;
   when HEAD moved forward from the cached one, only the new commits are read
   (``git log OLD..HEAD``, a few ms), so ptrain's own commits keep it warm.
 * ``trailers-<Key>.json``: trailer value -> (sha, committer date) of the newest commit on any
@@ -92,12 +92,12 @@ def commits_by_path(git: Git, prefix: str, *, build: bool = True) -> dict[str, l
         if old == head:
             per = doc["per"]
         elif isinstance(old, str) and git.is_ancestor(old, head):
-            per = _prepend(doc["per"], git.log_file_commits([prefix], rev=f"{old}..{head}"))
+            per = _prepend(doc["per"], git.log_files_topo(prefix, f"{old}..{head}"))
             _save(git, "versions.json", {"head": head, "prefix": prefix, "per": per})
     if per is None:
         if not build:
             return None
-        per = _prepend({}, git.log_file_commits([prefix], rev=head))
+        per = _prepend({}, git.log_files_topo(prefix, head))
         _save(git, "versions.json", {"head": head, "prefix": prefix, "per": per})
     _memory[(str(git.common_dir), "versions")] = (key, per)
     return per
