@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -219,14 +220,22 @@ class FeedbackSnapshot:
                 p.rmdir()
 
 
+CPU: dict[tuple[str, str], list[float]] = {}
+
+
 def _time_cli(exe: str, checkout: Path, args: list[str], root: Path, cold: bool) -> float:
+    """Wall time of one run; its CPU time (user+sys, git children included) goes to CPU."""
     if cold:
         _drop_caches(root)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     p = subprocess.run([exe, *args], cwd=root, env=_env(checkout), capture_output=True)
     elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise SystemExit(f"{checkout}: ptrain {' '.join(args)} failed: {p.stderr.decode()[-500:]}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    CPU.setdefault((" ".join(args) + (" cold" if cold else ""), str(checkout)), []).append(cpu)
     return elapsed
 
 
@@ -262,6 +271,7 @@ def main() -> int:
     ]
     snap = FeedbackSnapshot(root)
     times: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
     try:
         for label, args, cold, _ in rows:  # warm-up: byte code, page cache, the caches
             for side, checkout in sides.items():
@@ -275,8 +285,12 @@ def main() -> int:
                         continue
                     if "cold" in label and "train status" in label and side == "before":
                         continue  # before keeps no history cache: warm and cold are the same
+                    if not cold:  # a cold row before may have deleted the caches
+                        _time_cli(exe, checkout, args, root, cold)
                     t = _time_cli(exe, checkout, args, root, cold)
                     times.setdefault((label, side), []).append(t)
+                    key = (" ".join(args) + (" cold" if cold else ""), str(checkout))
+                    cpu.setdefault((label, side), []).append(CPU[key][-1])
             snap.restore()
         rec: dict[str, dict[str, list[float]]] = {}
         for _ in range(3):
@@ -296,6 +310,10 @@ def main() -> int:
     med = {k: statistics.median(v) for k, v in times.items()}
     before_status = med.get(("ptrain train status --json (warm)", "before"))
     med[("ptrain train status --json (cold: no cache)", "before")] = before_status  # type: ignore[assignment]
+    if ("ptrain train status --json (warm)", "before") in cpu:
+        cpu[("ptrain train status --json (cold: no cache)", "before")] = cpu[
+            ("ptrain train status --json (warm)", "before")
+        ]
     load = os.getloadavg()
     commits = int(_git(root, "rev-list", "--all", "--count"))
     tags = len(_git(root, "tag").splitlines())
@@ -308,13 +326,18 @@ def main() -> int:
         f"{load[0]:.1f} at the end; runs={a.runs} (train status before: {a.slow_runs})"
     )
     print()
-    print("| what | before (median) | after (median) | after/before | target | |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| what | before wall | after wall | after/before | before CPU | after CPU | target | |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
     for label, _, _, target in rows:
         b, f = med.get((label, "before")), med[(label, "after")]
+        cb = statistics.median(cpu[(label, "before")]) if (label, "before") in cpu else b
+        cf = statistics.median(cpu[(label, "after")])
         ratio = f"{f / b:.3f}x" if b else "-"
         ok = "" if target is None else ("ok" if f <= target else "MISSED")
-        print(f"| `{label}` | {_fmt(b)} | {_fmt(f)} | {ratio} | {_fmt(target)} | {ok} |")
+        print(
+            f"| `{label}` | {_fmt(b)} | {_fmt(f)} | {ratio} | {_fmt(cb)} | {_fmt(cf)} "
+            f"| {_fmt(target)} | {ok} |"
+        )
     for key, label in (
         ("loaded", "`record_feedback(LoadedPrompt)` per record"),
         ("name", "`record_feedback(name)` per record (deployed version looked up)"),
@@ -324,8 +347,8 @@ def main() -> int:
         f = statistics.median(rec["after"][key])
         target = 0.001 if key == "loaded" else None
         ok = "" if target is None else ("ok" if f <= target else "MISSED")
-        print(f"| {label} | {_fmt(b)} | {_fmt(f)} | {f / b:.3f}x | {_fmt(target)} | {ok} |")
-    print(f"| `ptrain train due --names` (after only, one run) | - | {_fmt(due)} | | | |")
+        print(f"| {label} | {_fmt(b)} | {_fmt(f)} | {f / b:.3f}x | | | {_fmt(target)} | {ok} |")
+    print(f"| `ptrain train due --names` (after only, one run) | - | {_fmt(due)} | | | | | |")
     return 0
 
 

@@ -194,8 +194,8 @@ class PromptRepo:
         for n, commits in per.items():
             vs = []
             for i, (sha, author, date, message) in enumerate(reversed(commits), start=1):
-                envs = sorted(envs_at.get((n, sha), []))
-                vs.append(Version(n, i, sha, date, author, message, envs))
+                at = envs_at.get((n, sha))
+                vs.append(Version(n, i, sha, date, author, message, sorted(at) if at else []))
             out[n] = vs
         return out
 
