@@ -199,6 +199,30 @@ class PromptRepo:
             out[n] = vs
         return out
 
+    def listing(self) -> list[dict]:
+        """Per prompt (sorted): name, latest version number and commit, and the version label
+        each env runs -- from the per-HEAD index and one for-each-ref, no Version objects."""
+        self._require_history()
+        per = self._prompt_commits()
+        deployed = self._deployed_commits()
+        rows = []
+        for name in self.prompt_names():
+            commits = per.get(name, [])
+            number = {c[0]: len(commits) - i for i, c in enumerate(commits)}
+            where = {}
+            for e in self.envs:
+                sha = deployed.get((name, e))
+                where[e] = (f"v{number[sha]}" if sha in number else sha[:8]) if sha else None
+            rows.append(
+                {
+                    "name": name,
+                    "latest": len(commits) or None,
+                    "commit": commits[0][0] if commits else None,
+                    "envs": where,
+                }
+            )
+        return rows
+
     def _prompt_commits(self) -> dict[str, list[list[str]]]:
         """Prompt name -> commits touching its file, newest first, as [sha, author, date,
         subject]: one ``git log`` for all prompts, cached per HEAD (:mod:`ptrain.storage.history`:
