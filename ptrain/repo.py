@@ -166,14 +166,12 @@ class PromptRepo:
         """Every commit on HEAD that touched the prompt's file, numbered 1..N oldest first."""
         path = self.prompt_path(name)
         self._require_history()
-        per = history.commits_by_path(self.git, self.prompts_dir, build=False)
-        if per is None:  # no index yet: this one file's log (Bloom filters) beats indexing all
+        commits = history.commits_of(self.git, self.prompts_dir, path)
+        if commits is None:  # no index yet: this one file's log (Bloom filters) beats indexing all
             commits = [
                 [c["commit"], c["author"], c["date"], c["message"]]
                 for c in self.git.log_file_commits([path])
             ]
-        else:
-            commits = per.get(path, [])
         if not commits:
             raise PromptNotFound(f"no prompt named {name!r}", "see `ptrain prompt list`")
         deployed = self._deployed_commits(name)

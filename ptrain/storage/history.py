@@ -93,14 +93,58 @@ def commits_by_path(git: Git, prefix: str, *, build: bool = True) -> dict[str, l
             per = doc["per"]
         elif isinstance(old, str) and git.is_ancestor(old, head):
             per = _prepend(doc["per"], git.log_files_topo(prefix, f"{old}..{head}"))
-            _save(git, "versions.json", {"head": head, "prefix": prefix, "per": per})
+            _save_versions(git, head, prefix, per)
     if per is None:
         if not build:
             return None
         per = _prepend({}, git.log_files_topo(prefix, head))
-        _save(git, "versions.json", {"head": head, "prefix": prefix, "per": per})
+        _save_versions(git, head, prefix, per)
     _memory[(str(git.common_dir), "versions")] = (key, per)
     return per
+
+
+def _save_versions(git: Git, head: str, prefix: str, per: dict[str, list[Entry]]) -> None:
+    """``versions.json`` with one path per line, and ``versions-offsets.json`` (written after
+    it, same HEAD) saying where each path's line is: one prompt's read parses one line."""
+    header = {"schema_version": SCHEMA_VERSION, "head": head, "prefix": prefix}
+    parts = [json.dumps(header)[:-1] + ', "per": {\n']
+    pos, offsets, last = len(parts[0]), {}, len(per) - 1
+    for i, (path, entries) in enumerate(per.items()):
+        line = f"{json.dumps(path)}:{json.dumps(entries, separators=(',', ':'))}"
+        line += ",\n" if i < last else "\n"
+        offsets[path] = [pos, len(line)]  # ASCII (json.dumps escapes): bytes == characters
+        pos += len(line)
+        parts.append(line)
+    parts.append("}}\n")
+    with contextlib.suppress(OSError):
+        (git.common_dir / CACHE_DIR).mkdir(exist_ok=True)
+        atomic_write(git.common_dir / CACHE_DIR / "versions.json", "".join(parts))
+        _save(git, "versions-offsets.json", {"head": head, "prefix": prefix, "offsets": offsets})
+
+
+def commits_of(git: Git, prefix: str, path: str) -> list[Entry] | None:
+    """One path's commits on HEAD, newest first: from memory, else the one line of
+    ``versions.json`` that holds it, else as :func:`commits_by_path` with ``build=False``
+    (None: no index yet)."""
+    head = git.head_fast()
+    mem = _memory.get((str(git.common_dir), "versions"))
+    if head is not None and mem is not None and mem[0] == f"{head} {prefix}":
+        return mem[1].get(path, [])
+    idx = _load(git, "versions-offsets.json")
+    if idx is not None and idx.get("head") == head and idx.get("prefix") == prefix:
+        at = idx.get("offsets", {}).get(path)
+        if at is None:
+            return []
+        try:
+            with open(git.common_dir / CACHE_DIR / "versions.json", "rb") as f:
+                f.seek(at[0])
+                one = _loads(b"{" + f.read(at[1]).rstrip().rstrip(b",") + b"}")
+            if isinstance(one, dict) and isinstance(one.get(path), list):
+                return one[path]
+        except (OSError, ValueError, TypeError):
+            pass  # rewritten meanwhile: read it whole below
+    per = commits_by_path(git, prefix, build=False)
+    return None if per is None else per.get(path, [])
 
 
 def trailer_index(git: Git, key: str) -> dict[str, tuple[str, str]]:

@@ -78,6 +78,9 @@ def test_one_pass_history_matches_the_per_prompt_reads(hist_repo):
         assert cold[name] == want and [v.commit for v in every[name]] == want
         assert [v.commit for v in repo.versions(name)] == want  # now from the index
         assert [v.number for v in repo.versions(name)] == list(range(1, len(want) + 1))
+        history._memory.clear()  # a new process: one line of versions.json, by its offset
+        assert [v.commit for v in repo.versions(name)] == want
+        assert history._memory == {}  # the whole index was not loaded
     assert repo.versions("support/triage")[1].envs == ["production"]
     assert repo.deployed("sales/lead", "staging").number == 1
 
