@@ -7,9 +7,7 @@ PromptRepo``) both call it. Git formats are described in :mod:`ptrain.storage.gi
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import json
 import os
 import re
 from pathlib import Path
@@ -27,8 +25,9 @@ from ptrain.errors import (
     VersionNotFound,
 )
 from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR, env_problem, name_problem
+from ptrain.storage import history
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, Git, GitError
-from ptrain.storage.yamlio import atomic_write, load_roundtrip, load_safe
+from ptrain.storage.yamlio import load_roundtrip, load_safe
 from ptrain.versions import Version
 
 if TYPE_CHECKING:
@@ -82,6 +81,8 @@ class PromptRepo:
         self._config: Config | None = None
         self._raw: dict | None = None
         self._runtime_cache: dict[tuple[str, str], LoadedPrompt] = {}
+        self._deployed_at: dict[tuple[str, str], tuple[str, int | None]] = {}
+        self._feedback_writer: Any = None
 
     # -- configuration ------------------------------------------------------------------------
     @property
@@ -164,19 +165,24 @@ class PromptRepo:
         """Every commit on HEAD that touched the prompt's file, numbered 1..N oldest first."""
         path = self.prompt_path(name)
         self._require_history()
-        commits = self.git.log_file_commits([path])
+        commits = history.commits_of(self.git, self.prompts_dir, path)
+        if commits is None:  # no index yet: this one file's log (Bloom filters) beats indexing all
+            commits = [
+                [c["commit"], c["author"], c["date"], c["message"]]
+                for c in self.git.log_file_commits([path])
+            ]
         if not commits:
             from ptrain.suggest import hint
 
-            names = self.prompt_names()
             raise PromptNotFound(
-                f"no prompt named {name!r}", hint(name, names, "see `ptrain prompt list`")
+                f"no prompt named {name!r}",
+                hint(name, self.prompt_names(), "see `ptrain prompt list`"),
             )
-        deployed = self._deployed_commits()
+        deployed = self._deployed_commits(name)
         out = []
-        for i, c in enumerate(reversed(commits), start=1):
-            envs = sorted(e for (n, e), sha in deployed.items() if n == name and sha == c["commit"])
-            out.append(Version(name, i, c["commit"], c["date"], c["author"], c["message"], envs))
+        for i, (sha, author, date, message) in enumerate(reversed(commits), start=1):
+            envs = sorted(e for (n, e), at in deployed.items() if n == name and at == sha)
+            out.append(Version(name, i, sha, date, author, message, envs))
         return out
 
     def all_versions(self) -> dict[str, list[Version]]:
@@ -189,48 +195,59 @@ class PromptRepo:
         out: dict[str, list[Version]] = {}
         for n, commits in per.items():
             vs = []
-            for i, c in enumerate(reversed(commits), start=1):
-                envs = sorted(envs_at.get((n, c["commit"]), []))
-                vs.append(Version(n, i, c["commit"], c["date"], c["author"], c["message"], envs))
+            for i, (sha, author, date, message) in enumerate(reversed(commits), start=1):
+                at = envs_at.get((n, sha))
+                vs.append(Version(n, i, sha, date, author, message, sorted(at) if at else []))
             out[n] = vs
         return out
 
-    def _prompt_commits(self) -> dict[str, list[dict]]:
-        """Prompt name -> commits touching its file, newest first, from one ``git log``.
+    def listing(self) -> list[dict]:
+        """Per prompt (sorted): name, latest version number and commit, and the version label
+        each env runs -- from the per-HEAD index and one for-each-ref, no Version objects."""
+        self._require_history()
+        per = self._prompt_commits()
+        deployed = self._deployed_commits()
+        rows = []
+        for name in self.prompt_names():
+            commits = per.get(name, [])
+            number = {c[0]: len(commits) - i for i, c in enumerate(commits)}
+            where = {}
+            for e in self.envs:
+                sha = deployed.get((name, e))
+                where[e] = (f"v{number[sha]}" if sha in number else sha[:8]) if sha else None
+            rows.append(
+                {
+                    "name": name,
+                    "latest": len(commits) or None,
+                    "commit": commits[0][0] if commits else None,
+                    "envs": where,
+                }
+            )
+        return rows
 
-        Cached per HEAD in the git dir (``ptrain-versions.json``, local, never committed):
-        the log of a 4,000-commit repo costs ~150 ms, a repeated ``prompt list`` then ~5 ms.
-        """
-        head = self.git.head_fast()
-        key = f"{head} {self.prompts_dir}"
-        cache = self.git.common_dir / "ptrain-versions.json"
-        try:
-            cached = json.loads(cache.read_text())
-            if cached.get("key") == key:
-                return cached["per"]
-        except (OSError, ValueError, AttributeError):
-            pass
-        per: dict[str, list[dict]] = {}
-        if head is None:
-            return per
-        for c in self.git.log_file_commits([self.prompts_dir], rev=head):
-            for f in c.pop("files"):
-                n = self.name_of(f)
-                if n:
-                    per.setdefault(n, []).append(c)
-        with contextlib.suppress(OSError):  # a read-only mirror: no cache, same answer
-            atomic_write(cache, json.dumps({"key": key, "per": per}, separators=(",", ":")))
-        return per
+    def _prompt_commits(self) -> dict[str, list[list[str]]]:
+        """Prompt name -> commits touching its file, newest first, as [sha, author, date,
+        subject]: one ``git log`` for all prompts, cached per HEAD (:mod:`ptrain.storage.history`:
+        in memory and in ``<git dir>/ptrain-cache/``; a HEAD that moved forward costs a
+        ``git log OLD..HEAD``)."""
+        per = history.commits_by_path(self.git, self.prompts_dir) or {}
+        out: dict[str, list[list[str]]] = {}
+        for path, commits in per.items():
+            n = self.name_of(path)
+            if n:
+                out[n] = commits
+        return out
 
-    def _deployed_commits(self) -> dict[tuple[str, str], str]:
-        """(prompt, env) -> deployed commit, from one for-each-ref call."""
+    def _deployed_commits(self, name: str | None = None) -> dict[tuple[str, str], str]:
+        """(prompt, env) -> deployed commit, from one for-each-ref call (one prompt's tags only
+        when ``name`` is given)."""
         out = {}
-        for line in self.git.for_each_ref(
-            DEPLOY_TAG_PREFIX, "%(refname)%00%(*objectname)%00%(objectname)"
-        ):
+        pattern = f"{DEPLOY_TAG_PREFIX}{name}@*" if name else DEPLOY_TAG_PREFIX
+        for line in self.git.for_each_ref(pattern, "%(refname)%00%(*objectname)%00%(objectname)"):
             ref, peeled, obj = line.split("\x00")
-            name, _, env = ref[len(DEPLOY_TAG_PREFIX) :].rpartition("@")
-            out[(name, env)] = peeled or obj
+            n, _, env = ref[len(DEPLOY_TAG_PREFIX) :].rpartition("@")
+            if name is None or n == name:
+                out[(n, env)] = peeled or obj
         return out
 
     def deployed(self, name: str, env: str) -> Version | None:
@@ -455,26 +472,54 @@ class PromptRepo:
         from ptrain import feedback
         from ptrain.prompts import LoadedPrompt
 
+        at: tuple[str, int | None] | None = None
         if isinstance(name, LoadedPrompt):
             loaded, name = name, name.name
-            version = loaded.commit if version is None else version
             env = loaded.env or env
             if loaded.variant is not None:
                 fields.setdefault("variant", loaded.variant)
-
-        if version is not None:
-            v = self.resolve(name, version)
-        else:
-            v = (self.deployed(name, env) if env else None) or self.resolve(name)
+            if version is None and loaded.commit:
+                at = (loaded.commit, loaded.version)  # what get() loaded: no git at all
+        if at is None and version is None and env:
+            at = self._deployed_fast(check_name(name), env)
+        if at is None:
+            v = self.resolve(name, version) if version is not None else self.resolve(name)
+            at = (v.commit, v.number)
         data = {
             "prompt": name,
             "kind": kind,
-            "version": v.commit,
-            "version_number": v.number,
+            "version": at[0],
+            "version_number": at[1],
             "env": env,
             **fields,
         }
-        return feedback.record(self.root, {k: val for k, val in data.items() if val is not None})
+        if self._feedback_writer is None:  # store and writer id resolved once per repo
+            self._feedback_writer = feedback.FeedbackWriter(self.root)
+        rec = {k: val for k, val in data.items() if val is not None}
+        return self._feedback_writer.write([rec])[0]
+
+    def _deployed_fast(self, name: str, env: str) -> tuple[str, int | None] | None:
+        """(commit, number) deployed to ``env`` from the deploy tag's own record, as ``get()``
+        reads it: a ref-file read, plus one ``cat-file`` the first time a tag value is seen."""
+        ref = f"{DEPLOY_TAG_PREFIX}{name}@{env}"
+        value = self.git.read_ref_fast(ref)
+        if value is None:
+            return None
+        hit = self._deployed_at.get((ref, value))
+        if hit is None:
+            (obj,) = self.git.cat_batch([value])
+            if obj is None:
+                return None
+            meta = parse_record_text(obj[2].decode()) if obj[1] == "tag" else {}
+            commit = meta.get("to_commit") or (value if obj[1] == "commit" else "")
+            num = meta.get("to_version")
+            if not commit:
+                return None
+            hit = self._deployed_at[(ref, value)] = (
+                commit,
+                int(num) if num and num.isdigit() else None,
+            )
+        return hit
 
     def feedback_summary(
         self, name: str | None = None, *, by: str = "prompt", since: str | None = None

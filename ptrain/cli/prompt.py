@@ -147,27 +147,12 @@ def diff(name: str, a: str, b: str = typer.Argument("latest"), json_out: bool = 
 def list_(json_out: bool = JSON) -> None:
     """Every prompt with its latest version and what each env runs."""
     repo = open_repo()
-    all_v = repo.all_versions()
     envs = repo.envs
-    deployed = repo._deployed_commits()
-    rows, data = [], []
-    for name in repo.prompt_names():
-        vs = all_v.get(name, [])
-        by_commit = {v.commit: v for v in vs}
-        latest = vs[-1] if vs else None
-        where = {}
-        for e in envs:
-            sha = deployed.get((name, e))
-            where[e] = (by_commit[sha].label() if sha in by_commit else sha[:8]) if sha else None
-        data.append(
-            {
-                "name": name,
-                "latest": latest.number if latest else None,
-                "commit": latest.commit if latest else None,
-                "envs": where,
-            }
-        )
-        rows.append([name, latest.label() if latest else "-", *[where[e] or "-" for e in envs]])
+    data = repo.listing()
+    rows = [
+        [d["name"], f"v{d['latest']}" if d["latest"] else "-", *[d["envs"][e] or "-" for e in envs]]
+        for d in data
+    ]
     if json_out:
         emit_json(data)
     elif rows:

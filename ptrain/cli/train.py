@@ -307,3 +307,49 @@ def watch(
         if once:
             return
         time.sleep(seconds)
+
+
+@app.command()
+def due(
+    json_out: bool = JSON,
+    names_only: bool = typer.Option(
+        False, "--names", help="One JSON line of the names only (a CI matrix's input)."
+    ),
+    prompts: list[str] = typer.Option(
+        None, "--prompt", "-p", help="Only these prompts (repeatable; default: all)."
+    ),
+    limit: int = typer.Option(
+        None, "--limit", min=1, help="At most N prompts (a CI matrix takes at most 256 jobs)."
+    ),
+) -> None:
+    """The prompts whose triggers fire and that are eligible: what `train auto` would train now."""
+    import json
+
+    from ptrain.training.triggers import due as due_prompts
+
+    rows = due_prompts(open_repo(), prompts or None)[:limit]
+    if names_only:
+        typer.echo(json.dumps([r["prompt"] for r in rows]))
+        return
+    if json_out:
+        emit_json(rows)
+        return
+    if not rows:
+        info("no prompt is due for training (see `ptrain train status`)")
+        return
+    out = []
+    for r in rows:
+        s = r["stats"]
+        rate, rating = s["error_rate"], s["avg_rating"]
+        out.append(
+            [
+                r["prompt"],
+                "; ".join(r["fired"]),
+                r["approach"],
+                s["count"],
+                "-" if rate is None else f"{rate:.0%}",
+                "-" if rating is None else f"{rating:.2f}",
+                s["suggestions"],
+            ]
+        )
+    table(["prompt", "fires", "approach", "new", "errors", "rating", "sugg."], out)

@@ -68,6 +68,56 @@ class GitVerbs:
         sha, date = line.split("\x00")
         return sha, date
 
+    def log_files_topo(self, prefix: str, rev: str) -> list[dict]:
+        """``log_file_commits([prefix], rev)`` in topological order (children before parents
+        even when committer dates are skewed), for the all-prompts index: a training commit
+        dated before main's newer commits is still numbered after the versions it built on."""
+        sep = "\x1e"
+        p = self.run(
+            "log", "--topo-order", f"--format={sep}%H%x00%an <%ae>%x00%aI%x00%s", "--name-only",
+            "--no-renames", rev, "--", prefix, check=False,
+        )  # fmt: skip
+        if p.returncode != 0:  # an unborn branch: no history yet
+            return []
+        commits = []
+        for chunk in p.stdout.split(sep)[1:]:
+            head, _, files = chunk.partition("\n")
+            sha, author, date, subject = head.split("\x00", 3)
+            commits.append(
+                {"commit": sha, "author": author, "date": date, "message": subject,
+                 "files": [f for f in files.splitlines() if f]}
+            )  # fmt: skip
+        return commits
+
+    def trailer_commits(self, key: str) -> list[tuple[str, str, list[str]]]:
+        """Every commit on any ref (local or remote-tracking) with a ``key: value`` line, newest
+        first as ``git log --all`` walks: (sha, committer date, the values). One process for
+        all values: ``last_trailer_commit(key, v)`` is the first hit with ``v`` in its values."""
+        sep, prefix = "\x1e", f"{key}: "
+        p = self.run(
+            "log", "--all", f"--format={sep}%H%x00%cI%x00%B", "--extended-regexp",
+            f"--grep=^{key}: ", check=False,
+        )  # fmt: skip
+        if p.returncode != 0:  # no commits at all yet
+            return []
+        out = []
+        for chunk in p.stdout.split(sep)[1:]:
+            sha, date, body = chunk.split("\x00", 2)
+            values = [ln[len(prefix) :] for ln in body.splitlines() if ln.startswith(prefix)]
+            out.append((sha, date, values))
+        return out
+
+    def refs_digest(self) -> str:
+        """A digest of every ref's value and HEAD: equal digests, equal ``--all`` history."""
+        import hashlib
+
+        refs = self.out("for-each-ref", "--format=%(objectname) %(refname)")
+        head = self.run("rev-parse", "-q", "--verify", "HEAD", check=False).stdout
+        return hashlib.sha1(f"{head}\n{refs}".encode()).hexdigest()
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", a, b, check=False).returncode == 0
+
     def make_tag_object(self, target: str, tag_name: str, message: str) -> str:
         """Create an annotated tag *object* (no ref yet) pointing at commit ``target``."""
         ident = self.out("var", "GIT_COMMITTER_IDENT").strip()

@@ -146,13 +146,22 @@ def evaluate_triggers(
     return status
 
 
-def last_trained(repo, name: str) -> str | None:
-    """UTC timestamp of the prompt's last training, from git history (any ref)."""
-    hit = repo.git.last_trailer_commit(TRAILER, name)
-    if not hit:
-        return None
-    dt = datetime.fromisoformat(hit[1])
+def trained_index(repo) -> dict[str, str]:
+    """Prompt name -> UTC timestamp of its last training, for every prompt, from one
+    ``git log --all`` (cached per ref state; see :mod:`ptrain.storage.history`)."""
+    from ptrain.storage.history import trailer_index
+
+    return {n: _utc(date) for n, (_, date) in trailer_index(repo.git, TRAILER).items()}
+
+
+def _utc(iso: str) -> str:
+    dt = datetime.fromisoformat(iso)
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def last_trained(repo, name: str, index: dict[str, str] | None = None) -> str | None:
+    """UTC timestamp of the prompt's last training, from git history (any ref)."""
+    return (trained_index(repo) if index is None else index).get(name)
 
 
 def status(
@@ -161,8 +170,48 @@ def status(
     from ptrain.feedback import iter_feedback
 
     out = []
+    index = trained_index(repo)  # one git log for every prompt, not one per prompt
+    every = _feedback_since(repo, index) if not names else None
     for name in names or repo.prompt_names():
-        since = last_trained(repo, name)
-        recs = list(iter_feedback(repo.root, name, since=since))
+        since = last_trained(repo, name, index)
+        if every is not None:
+            recs = every.get(name, [])
+        else:
+            recs = list(iter_feedback(repo.root, name, since=since))
         out.append(evaluate_triggers(name, recs, since, repo.config.auto_training, now))
     return out
+
+
+def _feedback_since(repo, index: dict[str, str]) -> dict[str, list[dict]]:
+    """Every prompt's records newer than its last training, from one walk over the shards
+    (the store is opened once, not once per prompt)."""
+    from ptrain.feedback import iter_feedback
+
+    out: dict[str, list[dict]] = {}
+    for r in iter_feedback(repo.root):
+        name = r.get("prompt")
+        since = index.get(name) if isinstance(name, str) else None
+        if since is None or r.get("ts", "") >= since:
+            out.setdefault(name, []).append(r)
+    return out
+
+
+def due(repo, names: list[str] | None = None, now: datetime | None = None) -> list[dict]:
+    """The prompts ``train auto`` would train now (triggers fire, eligible): name, the triggers
+    that fire, the approach they choose and the figures, for a CI matrix (``train due``)."""
+    missing = sorted(set(names or ()) - set(repo.prompt_names()))
+    if missing:
+        from ptrain.errors import PromptNotFound
+
+        raise PromptNotFound(f"no prompt named {missing[0]!r}", "see `ptrain prompt list`")
+    return [
+        {
+            "prompt": s.prompt,
+            "fired": s.fired,
+            "approach": s.approach,
+            "since": s.since,
+            "stats": s.stats,
+        }  # fmt: skip
+        for s in status(repo, names, now=now)
+        if s.should_train
+    ]

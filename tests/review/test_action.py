@@ -162,9 +162,27 @@ def test_workflow_permissions_history_and_concurrency():
     assert deploy["on"]["push"] == {"branches": ["main"], "paths": ["prompts/**"]}
     for doc in docs.values():
         assert "group" in doc["concurrency"]
-        (job,) = doc["jobs"].values()
-        checkout = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout"))
-        assert checkout["with"]["fetch-depth"] == 0 and checkout["with"]["fetch-tags"] is True
+        for job in doc["jobs"].values():
+            checkout = next(
+                s for s in job["steps"] if s.get("uses", "").startswith("actions/checkout")
+            )
+            assert checkout["with"]["fetch-depth"] == 0 and checkout["with"]["fetch-tags"] is True
+
+
+def test_training_fans_out_one_matrix_job_per_due_prompt():
+    jobs = load_safe((ROOT / "example-repo/.github/workflows/ptrain-train.yml").read_text())["jobs"]
+    (due_step,) = [s for s in jobs["due"]["steps"] if s.get("with", {}).get("command")]
+    assert due_step["with"]["command"] == "train-due"
+    assert jobs["due"]["outputs"]["prompts"] == f"${{{{ steps.{due_step['id']}.outputs.prompts }}}}"
+    train = jobs["train"]
+    assert train["needs"] == "due" and train["if"] == "needs.due.outputs.prompts != '[]'"
+    assert train["strategy"]["matrix"] == {"prompt": "${{ fromJSON(needs.due.outputs.prompts) }}"}
+    assert train["strategy"]["fail-fast"] is False
+    assert 1 <= train["strategy"]["max-parallel"] <= 16
+    (step,) = [s for s in train["steps"] if s.get("with", {}).get("command")]
+    assert step["with"]["command"] == "train-auto"
+    assert step["with"]["prompts"] == "${{ matrix.prompt }}"
+    assert step["with"]["push"] == "true" and step["with"]["open-pr"] == "true"
 
 
 def _run_step(tmp_path: Path, **inputs: str) -> subprocess.CompletedProcess:
@@ -175,7 +193,7 @@ def _run_step(tmp_path: Path, **inputs: str) -> subprocess.CompletedProcess:
     stub = tmp_path / "bin" / "ptrain"
     stub.parent.mkdir(exist_ok=True)
     stub.write_text(
-        '#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$OUT/args"\n'
+        '#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$OUT/args"\necho \'["a/b"]\'\n'
         'printf "%s|%s\\n" "${PTRAIN_TASK_MODEL:-}" "${PTRAIN_TASK_BASE_URL:-}" > "$OUT/env"\n'
     )
     stub.chmod(0o755)
@@ -187,6 +205,7 @@ def _run_step(tmp_path: Path, **inputs: str) -> subprocess.CompletedProcess:
         "OUT": str(tmp_path),
         "HOME": str(tmp_path),
         "GIT_CONFIG_NOSYSTEM": "1",
+        "GITHUB_OUTPUT": str(tmp_path / "github_output"),
     }
     for key, default in doc["inputs"].items():
         value = inputs.get(key.replace("-", "_"), str(default.get("default", "")))
@@ -238,3 +257,13 @@ def test_the_run_step_review_deploy_and_a_bad_command(tmp_path):
     p = _run_step(tmp_path, command="review; touch pwned")
     assert p.returncode == 2 and "unknown command" in p.stdout
     assert not (tmp_path / "repo" / "pwned").exists()
+
+
+def test_the_run_step_lists_the_due_prompts_as_an_output(tmp_path):
+    p = _run_step(tmp_path, command="train-due", prompts="support/route, assistant/intent")
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "args").read_text().split() == [
+        "train", "due", "--names", "--limit", "256",
+        "--prompt", "support/route", "--prompt", "assistant/intent",
+    ]  # fmt: skip
+    assert (tmp_path / "github_output").read_text() == 'prompts=["a/b"]\n'
