@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING
 from ptrain import faults
 from ptrain.errors import (
     GitStateError,
+    NotAPromptRepo,
     PromptNotFound,
     PtrainError,
     ValidationError,
     VersionNotFound,
 )
 from ptrain.layout import CONFIG_FILE
+from ptrain.storage.git import DEPLOY_TAG_PREFIX, Git
 from ptrain.storage.yamlio import YamlLimits, atomic_write, load_roundtrip
 
 if TYPE_CHECKING:
@@ -241,3 +243,19 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
 
         problems += prompt_problems(doc, shown)
     return problems
+
+
+def bare_without_config(git: Git, root: Path) -> NotAPromptRepo:
+    """Why a bare repository is no prompt repo: an empty HEAD (tags pushed, branch not) or a
+    branch without ptrain.yaml."""
+    if git.head_commit() is None:
+        tags = len(git.for_each_ref(DEPLOY_TAG_PREFIX, "%(refname)"))
+        branch = git.current_branch() or "HEAD"
+        return NotAPromptRepo(
+            f"{root} has {tags} deploy tag(s) but no branch {branch!r} (HEAD), so no ptrain.yaml",
+            f"push the branch with ptrain.yaml there as {branch!r}: "
+            f"`git push {root} <your-branch>:{branch}` (`ptrain sync` pushes only tags)",
+        )
+    return NotAPromptRepo(
+        f"{root} has no {CONFIG_FILE} on HEAD", "run `ptrain init` in a clone and push"
+    )

@@ -314,3 +314,29 @@ def record_from(ref: str, body: str) -> DeployRecord | None:
         tag=ref.removeprefix("refs/tags/"),
         id=text("id") or "",
     )
+
+
+def deployed_at(
+    git: Git, cache: dict[tuple[str, str], tuple[str, int | None]], name: str, env: str
+) -> tuple[str, int | None] | None:
+    """(commit, number) deployed to ``env`` from the deploy tag's own record, as ``get()``
+    reads it: a ref-file read, plus one ``cat-file`` the first time a tag value is seen."""
+    ref = f"{DEPLOY_TAG_PREFIX}{name}@{env}"
+    value = git.read_ref_fast(ref)
+    if value is None:
+        return None
+    hit = cache.get((ref, value))
+    if hit is None:
+        (obj,) = git.cat_batch([value])
+        if obj is None:
+            return None
+        meta = parse_record_text(obj[2].decode()) if obj[1] == "tag" else {}
+        commit = meta.get("to_commit") or (value if obj[1] == "commit" else "")
+        num = meta.get("to_version")
+        if not commit:
+            return None
+        hit = cache[(ref, value)] = (
+            commit,
+            int(num) if num and num.isdigit() else None,
+        )
+    return hit

@@ -112,3 +112,16 @@ def raw_settings(root: str | Path, data: bytes | None = None) -> dict:
         except FileNotFoundError:
             return {}
     return check_settings(load_safe(data, CONFIG_FILE) if data else {})
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid prompt name, else a PtrainError saying what names look like."""
+    from ptrain.errors import PtrainError
+
+    bad = name_problem(name)
+    if bad:
+        raise PtrainError(
+            bad[:200],
+            "use lowercase letters, digits, '-' and '_', with '/' for folders (e.g. support/triage)",
+        )
+    return name

@@ -24,7 +24,13 @@ from ptrain.errors import (
     PtrainError,
     VersionNotFound,
 )
-from ptrain.layout import CONFIG_FILE, DEFAULT_ENVS, DEFAULT_PROMPTS_DIR, env_problem, name_problem
+from ptrain.layout import (
+    CONFIG_FILE,
+    DEFAULT_ENVS,
+    DEFAULT_PROMPTS_DIR,
+    check_name,
+    env_problem,
+)
 from ptrain.storage import history
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, Git, GitError
 from ptrain.storage.yamlio import load_roundtrip, load_safe
@@ -38,32 +44,6 @@ if TYPE_CHECKING:
 # imported where used, so `prompt show` and runtime `get()` only pay for what they touch.
 
 
-def check_name(name: str) -> str:
-    bad = name_problem(name)
-    if bad:
-        raise PtrainError(
-            bad[:200],
-            "use lowercase letters, digits, '-' and '_', with '/' for folders (e.g. support/triage)",
-        )
-    return name
-
-
-def _bare_without_config(git: Git, root: Path) -> NotAPromptRepo:
-    """Why a bare repository is no prompt repo: an empty HEAD (tags pushed, branch not) or a
-    branch without ptrain.yaml."""
-    if git.head_commit() is None:
-        tags = len(git.for_each_ref(DEPLOY_TAG_PREFIX, "%(refname)"))
-        branch = git.current_branch() or "HEAD"
-        return NotAPromptRepo(
-            f"{root} has {tags} deploy tag(s) but no branch {branch!r} (HEAD), so no ptrain.yaml",
-            f"push the branch with ptrain.yaml there as {branch!r}: "
-            f"`git push {root} <your-branch>:{branch}` (`ptrain sync` pushes only tags)",
-        )
-    return NotAPromptRepo(
-        f"{root} has no {CONFIG_FILE} on HEAD", "run `ptrain init` in a clone and push"
-    )
-
-
 class PromptRepo:
     """A prompt repository: a git repo (work tree or bare mirror) with a ``ptrain.yaml``."""
 
@@ -72,7 +52,7 @@ class PromptRepo:
         self.root = self.git.work_tree or self.git.git_dir
         if self.git.bare:
             if self.git.show_file("HEAD", CONFIG_FILE) is None:
-                raise _bare_without_config(self.git, self.root)
+                raise authoring.bare_without_config(self.git, self.root)
         elif not (self.root / CONFIG_FILE).exists():
             raise NotAPromptRepo(
                 f"{self.root} is not a prompt repo (no {CONFIG_FILE})",
@@ -202,28 +182,10 @@ class PromptRepo:
         return out
 
     def listing(self) -> list[dict]:
-        """Per prompt (sorted): name, latest version number and commit, and the version label
-        each env runs -- from the per-HEAD index and one for-each-ref, no Version objects."""
-        self._require_history()
-        per = self._prompt_commits()
-        deployed = self._deployed_commits()
-        rows = []
-        for name in self.prompt_names():
-            commits = per.get(name, [])
-            number = {c[0]: len(commits) - i for i, c in enumerate(commits)}
-            where = {}
-            for e in self.envs:
-                sha = deployed.get((name, e))
-                where[e] = (f"v{number[sha]}" if sha in number else sha[:8]) if sha else None
-            rows.append(
-                {
-                    "name": name,
-                    "latest": len(commits) or None,
-                    "commit": commits[0][0] if commits else None,
-                    "envs": where,
-                }
-            )
-        return rows
+        """Per prompt: name, latest version and commit, what each env runs (see versions.listing)."""
+        from ptrain.versions import listing
+
+        return listing(self)
 
     def _prompt_commits(self) -> dict[str, list[list[str]]]:
         """Prompt name -> commits touching its file, newest first, as [sha, author, date,
@@ -499,27 +461,7 @@ class PromptRepo:
         return self._feedback_writer.write([rec])[0]
 
     def _deployed_fast(self, name: str, env: str) -> tuple[str, int | None] | None:
-        """(commit, number) deployed to ``env`` from the deploy tag's own record, as ``get()``
-        reads it: a ref-file read, plus one ``cat-file`` the first time a tag value is seen."""
-        ref = f"{DEPLOY_TAG_PREFIX}{name}@{env}"
-        value = self.git.read_ref_fast(ref)
-        if value is None:
-            return None
-        hit = self._deployed_at.get((ref, value))
-        if hit is None:
-            (obj,) = self.git.cat_batch([value])
-            if obj is None:
-                return None
-            meta = parse_record_text(obj[2].decode()) if obj[1] == "tag" else {}
-            commit = meta.get("to_commit") or (value if obj[1] == "commit" else "")
-            num = meta.get("to_version")
-            if not commit:
-                return None
-            hit = self._deployed_at[(ref, value)] = (
-                commit,
-                int(num) if num and num.isdigit() else None,
-            )
-        return hit
+        return deploys.deployed_at(self.git, self._deployed_at, name, env)
 
     def feedback_summary(
         self, name: str | None = None, *, by: str = "prompt", since: str | None = None

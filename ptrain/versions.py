@@ -71,3 +71,35 @@ class PromptStore(Protocol):
     def _deployed_commits(self) -> dict[tuple[str, str], str]: ...
 
     def _check_content(self, name: str, text: str, source: str | None = None) -> PromptSpec: ...
+
+    @property
+    def envs(self) -> list[str]: ...
+
+    def _require_history(self) -> None: ...
+
+    def _prompt_commits(self) -> dict[str, list[list[str]]]: ...
+
+
+def listing(repo: PromptStore) -> list[dict[str, Any]]:
+    """Per prompt (sorted): name, latest version number and commit, and the version label
+    each env runs -- from the per-HEAD index and one for-each-ref, no Version objects."""
+    repo._require_history()
+    per = repo._prompt_commits()
+    deployed = repo._deployed_commits()
+    rows = []
+    for name in repo.prompt_names():
+        commits = per.get(name, [])
+        number = {c[0]: len(commits) - i for i, c in enumerate(commits)}
+        where = {}
+        for e in repo.envs:
+            sha = deployed.get((name, e))
+            where[e] = (f"v{number[sha]}" if sha in number else sha[:8]) if sha else None
+        rows.append(
+            {
+                "name": name,
+                "latest": len(commits) or None,
+                "commit": commits[0][0] if commits else None,
+                "envs": where,
+            }
+        )
+    return rows
