@@ -103,7 +103,7 @@ def demo(
         info(
             f"{st.prompt}: {'; '.join(st.fired) or 'no trigger fired'} → approach {st.approach or 'few_shot'}"
         )
-    res = train._run(DEMO_PROMPT, approach, budget, None, None, False, "origin", None, False)
+    res = train._run(DEMO_PROMPT, approach, budget)
     train._render(res)
     info(f"Try: ptrain -C {path} prompt diff {DEMO_PROMPT} 1 {res.branch}" if res.proposed else "")
     if not res.proposed:

@@ -41,12 +41,13 @@ def _run(
     name: str,
     approach: str,
     budget: str | None,
-    candidates: int | None,
-    runs: int | None,
-    push: bool,
-    remote: str,
-    deploy: bool | None,
-    json_out: bool,
+    *,
+    candidates: int | None = None,
+    runs: int | None = None,
+    push: bool = False,
+    remote: str = "origin",
+    deploy: bool | None = None,
+    json_out: bool = False,
 ):
     from ptrain.training.run import train
 
@@ -101,7 +102,17 @@ def run_(
     json_out: bool = JSON,
 ) -> None:
     """Train a prompt now: search on selection cases → confirm on unseen cases → a new branch."""
-    res = _run(name, approach, budget, candidates, runs, push, remote, deploy, json_out)
+    res = _run(
+        name,
+        approach,
+        budget,
+        candidates=candidates,
+        runs=runs,
+        push=push,
+        remote=remote,
+        deploy=deploy,
+        json_out=json_out,
+    )
     emit_json(res.to_dict()) if json_out else _render(res)
     if not res.proposed:
         raise typer.Exit(NOT_PROPOSED)
@@ -116,7 +127,7 @@ def trigger(
     json_out: bool = JSON,
 ) -> None:
     """Train one prompt with a given approach, whatever the triggers say."""
-    res = _run(name, approach, budget, None, None, push, "origin", None, json_out)
+    res = _run(name, approach, budget, push=push, json_out=json_out)
     emit_json(res.to_dict()) if json_out else _render(res)
     if not res.proposed:
         raise typer.Exit(NOT_PROPOSED)
