@@ -59,7 +59,9 @@ def eval_matrix(repo: PromptRepo, name: str, cases: str | None = None) -> dict[s
             )
         pick = chosen[0]
     else:
-        pick = max(sets, key=lambda h: sets[h]["results"], default="")
+        # the set most results share; on a tie the larger one (the held-out suite over a
+        # training run's confirmation half)
+        pick = max(sets, key=lambda h: (sets[h]["results"], sets[h]["cases"]), default="")
     results = _newest_per_prompt([d for d in results if str(d.get("cases_hash", "")) == pick])
     results.sort(
         key=lambda d: (d.get("version") is None, d.get("version") or 0, d.get("created", ""))

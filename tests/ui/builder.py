@@ -87,7 +87,7 @@ def scripted_intent(msgs) -> str:
              "rate": "rate_book", "star": "rate_book", "movie": "search_screening_event",
              "schedule": "search_screening_event", "showtime": "search_screening_event"}  # fmt: skip
     label = next((lab for w, lab in words.items() if w in text), "search_creative_work")
-    if "lowercase" in system and len(text) % 3 == 0:
+    if "lowercase" in system and len(text) % 2 == 0:
         return f"The intent is {label}."
     return label
 

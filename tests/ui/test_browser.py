@@ -189,7 +189,7 @@ def test_evaluations_page(page, ui_repo):
     _open(page, "evals")
     rows = page.locator("#eval-matrix tbody tr")
     assert rows.count() == 40
-    assert page.locator("#eval-matrix thead th").count() == 4  # case, v1, v2, candidate
+    assert page.locator("#eval-matrix thead th").count() == 3  # case, v1, v2
     want_differ, want_failed = expected_differences(ui_repo.root)
     assert 0 < want_differ < want_failed < 40
     page.check("input[name='matrix-filter'][value='differences']")
