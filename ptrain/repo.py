@@ -116,7 +116,10 @@ class PromptRepo:
             return path[len(prefix) :].rsplit(".", 1)[0]
         return None
 
-    def check_env(self, env: str) -> str:
+    def check_env(self, env: str | None) -> str:
+        """``env`` checked against ``envs``; None means the default env (the first of them)."""
+        if env is None:
+            return self.default_env
         bad = env_problem(env)
         if bad:
             raise PtrainError(bad[:200], "use lowercase letters, digits, '-' and '_'")
@@ -405,13 +408,11 @@ class PromptRepo:
     def deploy(
         self, name: str, version: str | int, env: str | None = None, reason: str = ""
     ) -> DeployRecord:
-        env = self.check_env(self.default_env if env is None else env)
+        env = self.check_env(env)
         return deploys.deploy(self, name, version, env, reason)
 
     def rollback(self, name: str, env: str | None = None, reason: str = "") -> DeployRecord:
-        return deploys.rollback(
-            self, name, self.check_env(self.default_env if env is None else env), reason
-        )
+        return deploys.rollback(self, name, self.check_env(env), reason)
 
     # -- feedback ---------------------------------------------------------------------------
     def record_feedback(
@@ -473,9 +474,7 @@ class PromptRepo:
     # -- export and validation (ptrain.authoring) ----------------------------------------------
     def export(self, dest: Path, env: str | None = None, fmt: str = "yaml") -> list[Path]:
         """Write the deployed version of every prompt to ``dest`` (plus an index.json)."""
-        return authoring.export(
-            self, dest, self.check_env(self.default_env if env is None else env), fmt
-        )
+        return authoring.export(self, dest, self.check_env(env), fmt)
 
     def validate_files(self, paths: list[Path] | None = None) -> list[str]:
         return validate_paths(

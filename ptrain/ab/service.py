@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 def current(repo: PromptRepo, name: str, env: str | None = None) -> Experiment | None:
     """The experiment (running or stopped) recorded for ``name`` in ``env`` (default: the first
     env of ptrain.yaml), or None."""
-    env = repo.check_env(repo.default_env if env is None else env)
+    env = repo.check_env(env)
     return read_experiment(repo.git, name, env)
 
 
@@ -123,7 +123,7 @@ def start(
 ) -> Experiment:
     """Record a running experiment for (name, env). Variants are ``NAME=VERSION`` strings; the
     first is the control. Refuses while one is running; nothing is written on any error."""
-    env = repo.check_env(repo.default_env if env is None else env)
+    env = repo.check_env(env)
     _check_plan(metric, mde, alpha)
     arms = _parse_variants(repo, name, variants)
     weights = parse_split(split, len(arms))
@@ -214,7 +214,7 @@ def stop(
 ) -> StopResult:
     """End the running experiment; with ``winner``, deploy that variant as a normal deploy (so
     ``prompt rollback`` undoes it). If the deploy fails the experiment is left running."""
-    env = repo.default_env if env is None else env
+    env = repo.check_env(env)
     old = _require(repo, name, env)
     if old.status != "running":
         raise PtrainError(
@@ -323,7 +323,7 @@ class Status:
 def status(repo: PromptRepo, name: str, *, env: str | None = None) -> Status:
     """Per variant: records, success rate (Wilson 95%), mean rating, P(best) and outcomes so
     far against the planned sample size, under the pre-registered metric."""
-    env = repo.default_env if env is None else env
+    env = repo.check_env(env)
     exp = _require(repo, name, env)
     recs = collect(repo, exp)
     return Status(exp, arms_with_prob_best(exp.variants, recs, _outcomes(recs, exp.metric)))
@@ -354,7 +354,7 @@ def report(
     repo: PromptRepo, name: str, *, env: str | None = None, metric: str | None = None
 ) -> Report:
     """Per-variant rates with intervals, P(best), interim tests and the pre-registered verdict."""
-    env = repo.default_env if env is None else env
+    env = repo.check_env(env)
     exp = _require(repo, name, env)
     metric = metric or exp.metric
     if metric not in METRICS:

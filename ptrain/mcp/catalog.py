@@ -99,7 +99,7 @@ class Catalog:
         read_only: bool = False,
     ):
         self.repo = repo
-        self.env = repo.check_env(repo.default_env if env is None else env)
+        self.env = repo.check_env(env)
         self.read_only = read_only
         self.spool = Path(spool).resolve() if spool is not None else None
         if not read_only and self.spool is None and repo.git.bare:

@@ -123,7 +123,7 @@ class PromptTrainingMiddleware:
         from ptrain.repo import PromptRepo
 
         self.repo = repo if isinstance(repo, PromptRepo) else PromptRepo(repo)
-        self.env = self.repo.check_env(self.repo.default_env if env is None else env)
+        self.env = self.repo.check_env(env)
         if spool is None and self.repo.git.bare:
             raise PtrainError(
                 f"{self.repo.root} is a bare repository: feedback has no work tree to go to",

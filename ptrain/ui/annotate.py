@@ -125,7 +125,7 @@ def rate(repo: PromptRepo, body: Any) -> dict[str, Any]:
         if version is not None:
             v = repo.resolve(name, check_version_spec(str(version)))
         else:
-            v = repo.deployed(name, env or repo.default_env) or repo.resolve(name)
+            v = repo.deployed(name, repo.check_env(env)) or repo.resolve(name)
         doc["version"], doc["version_number"] = v.commit, v.number
     return record(repo.root, doc).model_dump(exclude_none=True)
 
