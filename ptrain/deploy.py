@@ -321,7 +321,7 @@ def deployed_at(
 ) -> tuple[str, int | None] | None:
     """(commit, number) deployed to ``env`` from the deploy tag's own record, as ``get()``
     reads it: a ref-file read, plus one ``cat-file`` the first time a tag value is seen."""
-    ref = f"{DEPLOY_TAG_PREFIX}{name}@{env}"
+    ref = deploy_ref(name, env)
     value = git.read_ref_fast(ref)
     if value is None:
         return None

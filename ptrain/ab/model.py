@@ -61,6 +61,7 @@ from typing import Any
 from ptrain.errors import PtrainError, VersionNotFound
 from ptrain.prompts import LoadedPrompt, PromptSpec
 from ptrain.storage.git import Git
+from ptrain.storage.gitfiles import packed_refs
 from ptrain.storage.yamlio import load_safe
 
 AB_TAG_PREFIX = "refs/tags/ptrain-ab/"
@@ -358,36 +359,10 @@ def read_ref(loose: str, packed: str, ref: str) -> str | None:
     try:
         fd = os.open(loose, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
-        return _packed_refs(packed).get(ref)
+        return packed_refs(packed).get(ref)
     try:
         return os.read(fd, 40).decode()
     except IsADirectoryError:
-        return _packed_refs(packed).get(ref)
+        return packed_refs(packed).get(ref)
     finally:
         os.close(fd)
-
-
-_PACKED: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
-
-
-def _packed_refs(path: str) -> dict[str, str]:
-    """``packed-refs`` (``<sha> <ref>`` lines, ``^<sha>`` peeled lines, ``#`` header) as a dict,
-    re-read when the file changes (git rewrites it by renaming a new file into place)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return {}
-    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-    cached = _PACKED.get(path)
-    if cached and cached[0] == stamp:
-        return cached[1]
-    refs: dict[str, str] = {}
-    with open(path) as f:
-        for line in f:
-            if line.startswith(("#", "^")):
-                continue
-            sha, _, name = line.strip().partition(" ")
-            if name:
-                refs[name] = sha
-    _PACKED[path] = (stamp, refs)
-    return refs

@@ -47,7 +47,7 @@ from ptrain.errors import (
 )
 from ptrain.storage.git_diagnose import RefConflict, diagnose, locked
 from ptrain.storage.git_verbs import GitVerbs
-from ptrain.storage.gitfiles import ZERO, RefOp, _core_bare, _packed_refs, leaked_temp_indexes
+from ptrain.storage.gitfiles import ZERO, RefOp, _core_bare, leaked_temp_indexes, packed_refs
 
 DEPLOY_TAG_PREFIX = "refs/tags/ptrain/"
 RECORD_TAG_PREFIX = "refs/tags/ptrain-deploy/"
@@ -223,7 +223,7 @@ class Git(GitVerbs):
                 return f.read(40).decode()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             pass
-        packed = _packed_refs(self.common_dir / "packed-refs")
+        packed = packed_refs(self.common_dir / "packed-refs")
         return packed.get(ref)
 
     def user_identity(self) -> str:

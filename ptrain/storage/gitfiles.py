@@ -97,17 +97,22 @@ def _core_bare(git_dir: Path) -> bool | None:
     return bare
 
 
-_PACKED: dict[Path, tuple[float, int, dict[str, str]]] = {}
+_PACKED: dict[str, tuple[tuple[int, int, int], dict[str, str]]] = {}
 
 
-def _packed_refs(path: Path) -> dict[str, str]:
+def packed_refs(path: str | os.PathLike[str]) -> dict[str, str]:
+    """ref name -> sha from a ``packed-refs`` file, without spawning git; cached per process and
+    re-read when the file changes (git rewrites it by renaming a new file into place, so the
+    inode is part of the stamp)."""
+    path = os.fspath(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return {}
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
     cached = _PACKED.get(path)
-    if cached and cached[0] == st.st_mtime and cached[1] == st.st_size:
-        return cached[2]
+    if cached and cached[0] == stamp:
+        return cached[1]
     refs: dict[str, str] = {}
     with open(path) as f:
         for line in f:
@@ -116,5 +121,5 @@ def _packed_refs(path: Path) -> dict[str, str]:
             sha, _, name = line.strip().partition(" ")
             if name:
                 refs[name] = sha
-    _PACKED[path] = (st.st_mtime, st.st_size, refs)
+    _PACKED[path] = (stamp, refs)
     return refs
