@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scale_bench, beside this file
+
 TARGETS = {"cli": 0.200, "cold": 0.020, "warm": 50e-6}
 
 PROMPT = """\
@@ -74,86 +76,21 @@ app()
 """
 
 
-def _data(text: str) -> bytes:
-    raw = text.encode()
-    return b"data %d\n%s\n" % (len(raw), raw)
-
-
 def build_repo(root: Path, prompts: int, versions: int, commit_graph: bool = True) -> list[str]:
-    """A prompt repo with ``prompts`` x ``versions`` commits; returns the prompt names."""
-    from ptrain.config import DEFAULT_CONFIG_YAML
-    from ptrain.repo import DeployRecord, _record_text
+    """A prompt repo with ``prompts`` x ``versions`` commits, staging on the latest version and
+    production on the one before; returns the prompt names (scale_bench's builder, without its
+    training branches and feedback)."""
+    from scale_bench import build_repo as build
 
-    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    names = [f"team{i % 10}/prompt{i:03d}" for i in range(prompts)]
-    who, when = b"Bench <bench@example.com>", 1_700_000_000
-    stream = [b"commit refs/heads/main\nmark :1\n"]
-    stream.append(b"committer %s %d +0000\n" % (who, when) + _data("ptrain init"))
-    stream.append(b"M 100644 inline ptrain.yaml\n" + _data(DEFAULT_CONFIG_YAML)[:-1])
-    for rel in ("prompts/.gitkeep", "feedback/.gitkeep", "evals/.gitkeep"):
-        stream.append(b"M 100644 inline %s\ndata 0\n" % rel.encode())
-    mark = 1
-    for rev in range(1, versions + 1):
-        for i, name in enumerate(names):
-            mark += 1
-            when += 60
-            stream.append(b"commit refs/heads/main\nmark :%d\n" % mark)
-            stream.append(b"committer %s %d +0000\n" % (who, when))
-            stream.append(_data(f"{'Create' if rev == 1 else 'Update'} prompt {name}"))
-            stream.append(b"from :%d\n" % (mark - 1))
-            body = PROMPT.format(name=name, i=i, rev=rev)
-            stream.append(b"M 100644 inline prompts/%s.yaml\n" % name.encode() + _data(body)[:-1])
-    marks = root / ".git" / "bench-marks"
-    subprocess.run(
-        ["git", "fast-import", "--quiet", f"--export-marks={marks}"],
-        cwd=root,
-        input=b"".join(stream),
-        check=True,
+    return build(
+        root,
+        prompts,
+        versions,
+        prompt=PROMPT,
+        trained=False,
+        feedback=False,
+        commit_graph=commit_graph,
     )
-    sha = dict(line.split() for line in marks.read_text().splitlines())
-    marks.unlink()
-
-    # deploy records: staging runs the latest version, production the one before
-    stream = []
-    for i, name in enumerate(names):
-        for seq, (env, rev) in enumerate((("staging", versions), ("production", versions - 1))):
-            commit = sha[f":{(rev - 1) * prompts + i + 2}"]
-            rec = DeployRecord(
-                seq=1,
-                prompt=name,
-                env=env,
-                action="deploy",
-                to_commit=commit,
-                to_version=rev,
-                from_commit=None,
-                from_version=None,
-                by="Bench <bench@example.com>",
-                at="2024-01-01T00:00:00Z",
-                reason="bench",
-            )
-            tag = f"ptrain-deploy/{name}@{env}/000001"
-            stream.append(f"tag {tag}\nfrom {commit}\n".encode())
-            stream.append(b"tagger %s %d +0000\n" % (who, when + seq))
-            stream.append(_data(_record_text(rec)))
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=root, input=b"".join(stream), check=True)
-    lines = subprocess.run(
-        ["git", "for-each-ref", "--format=%(objectname) %(refname)", "refs/tags/ptrain-deploy/"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    updates = "".join(
-        f"create {ref.replace('ptrain-deploy/', 'ptrain/').rsplit('/', 1)[0]} {obj}\n"
-        for obj, ref in (ln.split() for ln in lines)
-    )
-    subprocess.run(["git", "update-ref", "--stdin"], cwd=root, input=updates.encode(), check=True)
-    subprocess.run(["git", "reset", "-q", "--hard", "main"], cwd=root, check=True)
-    if commit_graph:  # what ptrain's own commits, init and sync maintain
-        from ptrain.storage.git import Git
-
-        Git.discover(root).write_commit_graph()
-    return names
 
 
 def _median_cli(

@@ -40,7 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 AFTER = HERE.parent
 DATA = HERE / ".data"
-BUILD_VERSION = 1  # bump when the generated repo changes
+BUILD_VERSION = 2  # bump when the generated repo changes
 
 PROMPT = """\
 # {name}: generated for the benchmark
@@ -73,13 +73,23 @@ def _git(root: Path, *args: str, data: bytes | None = None) -> str:
     return p.stdout.decode()
 
 
-def build_repo(root: Path, prompts: int, versions: int) -> list[str]:
-    """The benchmark repo (see the module docstring); returns the prompt names."""
+def build_repo(
+    root: Path,
+    prompts: int,
+    versions: int,
+    *,
+    prompt: str = PROMPT,
+    trained: bool = True,
+    feedback: bool = True,
+    commit_graph: bool = True,
+) -> list[str]:
+    """The benchmark repo (see the module docstring); returns the prompt names. ``repo_bench``
+    builds its smaller repo here too, without training branches and feedback."""
     from ptrain.config import DEFAULT_CONFIG_YAML
     from ptrain.deploy import DeployRecord, record_text
 
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
-    names = [f"team{i % 10}/prompt{i:04d}" for i in range(prompts)]
+    names = [f"team{i % 10}/prompt{i:0{max(3, len(str(prompts - 1)))}d}" for i in range(prompts)]
     when = 1_700_000_000
     out = [b"commit refs/heads/main\nmark :1\n"]
     out.append(b"committer %s %d +0000\n" % (WHO, when) + _data("ptrain init"))
@@ -95,19 +105,19 @@ def build_repo(root: Path, prompts: int, versions: int) -> list[str]:
             out.append(b"committer %s %d +0000\n" % (WHO, when))
             out.append(_data(f"{'Create' if rev == 1 else 'Update'} prompt {name}"))
             out.append(b"from :%d\n" % (mark - 1))
-            body = PROMPT.format(name=name, i=i, rev=rev)
+            body = prompt.format(name=name, i=i, rev=rev)
             out.append(b"M 100644 inline prompts/%s.yaml\n" % name.encode() + _data(body)[:-1])
     # training branches: every third prompt, one commit on top of main carrying the trailer
     head = mark
     for i, name in enumerate(names):
-        if i % 3:
+        if i % 3 or not trained:
             continue
         mark += 1
         out.append(b"commit refs/heads/ptrain-train/%s\nmark :%d\n" % (name.encode(), mark))
         out.append(b"committer %s %d +0000\n" % (WHO, when + i))
         msg = f"Train {name}: few_shot\n\nPtrain-Trained: {name}\nPtrain-Approach: few_shot\n"
         out.append(_data(msg) + b"from :%d\n" % head)
-        body = PROMPT.format(name=name, i=i, rev="trained")
+        body = prompt.format(name=name, i=i, rev="trained")
         out.append(b"M 100644 inline prompts/%s.yaml\n" % name.encode() + _data(body)[:-1])
     marks = root / ".git" / "bench-marks"
     _git(root, "fast-import", "--quiet", f"--export-marks={marks}", data=b"".join(out))
@@ -134,8 +144,10 @@ def build_repo(root: Path, prompts: int, versions: int) -> list[str]:
     _git(root, "update-ref", "--stdin", data=updates.encode())
     _git(root, "pack-refs", "--all")
     _git(root, "reset", "-q", "--hard", "main")
-    _git(root, "commit-graph", "write", "--reachable", "--changed-paths")
-    _seed_feedback(root, names[:100])
+    if commit_graph:  # what ptrain's own commits, init and sync maintain
+        _git(root, "commit-graph", "write", "--reachable", "--changed-paths")
+    if feedback:
+        _seed_feedback(root, names[:100])
     return names
 
 
