@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from ptrain.cli import state
 from ptrain.cli.output import emit_json, info
 
 
@@ -18,8 +19,7 @@ def doctor(
     """Find stale git locks, orphan deploy records, broken deploy chains, leaked temporary
     indexes, an index left behind HEAD and torn feedback shards; change nothing without --fix.
     Exits 1 while a problem remains."""
-    from ptrain.cli import state
-    from ptrain.doctor import doctor as run_doctor
+    from ptrain.doctor import doctor as run_doctor  # lazy: keeps ptrain.doctor off --help
 
     rep = run_doctor(state.REPO_PATH, fix=fix)
     if json_out:

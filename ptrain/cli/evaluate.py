@@ -15,6 +15,19 @@ import typer
 
 from ptrain.cli.common import GATE_FAILED, JSON, stage_progress
 from ptrain.cli.output import console, emit_json, info, table
+from ptrain.cli.state import open_repo
+from ptrain.evaluation.calibration import calibrate
+from ptrain.evaluation.compare import format_p
+from ptrain.evaluation.report import METRIC_ROWS, format_delta, metric_cell, render_markdown
+from ptrain.evaluation.runner import describe_calibration
+from ptrain.evaluation.service import (
+    add_cases,
+    cases_from_feedback,
+    evaluate_version,
+    suite_summary,
+)
+from ptrain.evaluation.suite import load_suite
+from ptrain.storage.yamlio import atomic_write
 
 app = typer.Typer(no_args_is_help=True)
 evals_app = typer.Typer(no_args_is_help=True)
@@ -48,10 +61,6 @@ def version_cmd(
     json_out: bool = JSON,
 ) -> None:
     """Evaluate a version on its eval suite; compare with a baseline; recommend deploy or not."""
-    from ptrain.cli.state import open_repo
-    from ptrain.evaluation.report import render_markdown
-    from ptrain.evaluation.service import evaluate_version
-
     candidate = _candidate_path(v)
     with stage_progress() as progress:
         result = evaluate_version(
@@ -67,8 +76,6 @@ def version_cmd(
             use_store=not recompute,
         )
     if report is not None:
-        from ptrain.storage.yamlio import atomic_write
-
         atomic_write(report, render_markdown(result.comparison))
     if json_out:
         emit_json(result.to_dict())
@@ -82,9 +89,6 @@ def version_cmd(
 
 def _render(comp) -> None:
     from rich.markup import escape
-
-    from ptrain.evaluation.compare import format_p
-    from ptrain.evaluation.report import METRIC_ROWS, format_delta, metric_cell
 
     cand, base = comp.candidate, comp.baseline
 
@@ -145,14 +149,10 @@ def calibrate_cmd(
     json_out: bool = JSON,
 ) -> None:
     """Measure the judge's agreement with labelled examples; only a calibrated judge gates."""
-    from ptrain.cli.state import open_repo
-    from ptrain.evaluation.calibration import calibrate
-
     rep = calibrate(open_repo(), metric or None)
     if json_out:
         emit_json(rep.to_dict())
         return
-    from ptrain.evaluation.runner import describe_calibration
 
     rows = []
     for r in rep.records:
@@ -178,10 +178,6 @@ def calibrate_cmd(
 @evals_app.command("list")
 def list_cmd(name: str, json_out: bool = JSON) -> None:
     """The cases of a prompt's eval suite (validates the file)."""
-    from ptrain.cli.state import open_repo
-    from ptrain.evaluation.service import suite_summary
-    from ptrain.evaluation.suite import load_suite
-
     suite = load_suite(open_repo(), name)
     rows = suite_summary(suite)
     if json_out:
@@ -225,9 +221,6 @@ def from_feedback_cmd(
     json_out: bool = JSON,
 ) -> None:
     """Turn feedback into eval cases: good answers to keep, failures never to repeat."""
-    from ptrain.cli.state import open_repo
-    from ptrain.evaluation.service import add_cases, cases_from_feedback
-
     repo = open_repo()
     got = cases_from_feedback(
         repo, name, min_rating=min_rating, max_bad_rating=max_bad_rating, limit=limit

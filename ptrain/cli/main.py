@@ -10,7 +10,10 @@ import typer.core
 import typer.main
 from typer.core import TyperGroup
 
+from ptrain.cli import doctor, repo_cmds, review, state, ui
+from ptrain.cli.output import error_line
 from ptrain.errors import PtrainError
+from ptrain.suggest import closest
 
 # Plain click help and usage errors: typer's rich helpers import rich.markdown & co. (~250 ms)
 # and escape "[...]" for HTML export, which shows as "\\[required]" in plain help.
@@ -89,8 +92,6 @@ class _Root(TyperGroup):
         name = args[0] if args else ""
         unknown = name and not name.startswith("-") and not ctx.resilient_parsing
         if unknown and self.get_command(ctx, name) is None:
-            from ptrain.suggest import closest
-
             hit = closest(name, self.list_commands(ctx))
             more = f" Did you mean {hit!r}?" if hit else ""
             raise click.UsageError(f"No such command {name!r}.{more}", ctx)
@@ -115,8 +116,6 @@ class _Root(TyperGroup):
         try:
             return super().invoke(ctx)
         except PtrainError as exc:
-            from ptrain.cli.output import error_line
-
             error_line(exc.message, exc.hint)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
@@ -143,14 +142,10 @@ def _root(
         help="Prompt repository to work in (default: here).",
     ),
 ) -> None:
-    from ptrain.cli import state
-
     state.REPO_PATH = repo or "."
 
 
 def _register() -> None:
-    from ptrain.cli import doctor, repo_cmds, review, ui
-
     repo_cmds.register(app)
     review.register(app)
     doctor.register(app)
@@ -164,7 +159,5 @@ def run() -> None:
     try:
         app()
     except PtrainError as exc:  # raised outside a command (e.g. while parsing)
-        from ptrain.cli.output import error_line
-
         error_line(exc.message, exc.hint)
         sys.exit(exc.exit_code)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from ptrain.cli.output import info
 from ptrain.cli.state import open_repo
+from ptrain.errors import PtrainError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -33,18 +35,15 @@ def serve(
     ),
 ) -> None:
     """Serve the prompts deployed to an env as MCP prompts and tools (stdio or HTTP)."""
-    from ptrain.errors import PtrainError
-    from ptrain.mcp.catalog import Catalog
+    from ptrain.mcp.catalog import Catalog  # lazy: keeps pydantic off mcp --help
 
     if transport not in ("stdio", "http"):
         raise PtrainError(f"unknown transport {transport!r}", "use --transport stdio or http")
     catalog = Catalog(open_repo(), env, spool=spool, read_only=read_only)
-    from ptrain.mcp.server import check_listen
-    from ptrain.mcp.server import serve as run
+    from ptrain.mcp.server import check_listen  # lazy: keeps the mcp SDK off mcp --help
+    from ptrain.mcp.server import serve as run  # lazy: keeps the mcp SDK off mcp --help
 
     if transport == "http":
-        from ptrain.cli.output import info
-
         check_listen(host, port)
         info(f"ptrain mcp: serving {catalog.env} at http://{_url_host(host)}:{port}/mcp")
         if host not in ("127.0.0.1", "localhost", "::1"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ptrain.cli.common import JSON
-from ptrain.cli.output import console, emit_json, info, table
+from ptrain.cli.output import console, emit_json, err_console, info, table
 from ptrain.cli.state import open_repo
 from ptrain.errors import PtrainError
 
@@ -61,7 +61,7 @@ def create(
     json_out: bool = JSON,
 ) -> None:
     """Create a prompt: one commit that adds prompts/NAME.yaml."""
-    from ptrain.prompts import new_prompt_yaml
+    from ptrain.prompts import new_prompt_yaml  # lazy: keeps pydantic off prompt --help
 
     if (file is None) == (template is None):
         raise PtrainError(
@@ -124,7 +124,7 @@ def show(
     text = repo.read_text(name, v.commit)
     which = _which(repo, v, version, env)
     if json_out:
-        from ptrain.storage.yamlio import load_safe
+        from ptrain.storage.yamlio import load_safe  # lazy: keeps ruamel off prompt --help
 
         emit_json({**v.to_dict(), "env": env, "chosen": which, "prompt": load_safe(text)})
         return
@@ -248,7 +248,7 @@ def validate(
     json_out: bool = JSON,
 ) -> None:
     """Check prompt files (and ptrain.yaml): schema, unknown keys, template vs. variables."""
-    from ptrain.repo import validate_paths
+    from ptrain.repo import validate_paths  # lazy: keeps the repo and git layer off prompt --help
 
     if paths:
         problems = validate_paths(list(paths))  # a non-YAML or missing path is a problem
@@ -261,8 +261,6 @@ def validate(
     if json_out:
         emit_json({"checked": checked, "problems": problems})
     else:
-        from ptrain.cli.output import err_console
-
         for p in problems:
             err_console().print(f"[red]✗[/red] {p}", markup=True, highlight=False)
         if not problems:
@@ -282,7 +280,7 @@ def run_cmd(
 ) -> None:
     """Call the configured task model once with a prompt (default: the deployed version, else
     the latest) and print the output."""
-    from ptrain.invoke import parse_vars, run_prompt
+    from ptrain.invoke import parse_vars, run_prompt  # lazy: keeps ptrain.invoke off prompt --help
 
     repo = open_repo()
     res = run_prompt(repo, name, parse_vars(var), version=version, env=env, record=record)

@@ -23,7 +23,7 @@ def init(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Make a git repository (new or existing) a prompt repository. Safe to run again."""
-    from ptrain.initialize import init as do_init
+    from ptrain.initialize import init as do_init  # lazy: keeps pydantic off --help
 
     res = do_init(path)
     if json_out:
@@ -53,7 +53,7 @@ def sync(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fetch and push deploy tags (moved tags included) and deploy history."""
-    from ptrain.sync import sync as do_sync
+    from ptrain.sync import sync as do_sync  # lazy: keeps pydantic off --help
 
     res = do_sync(open_repo().git, remote, push=not no_push, theirs_wins=theirs)
     if json_out:
@@ -89,15 +89,15 @@ def demo(
     ),
 ) -> None:
     """The main job: copy example-repo/ into a new git repo and train a prompt on the embedded model."""
-    from ptrain.cli import state, train
-    from ptrain.demo import DEMO_PROMPT, build_demo_repo
+    from ptrain.cli import state, train  # lazy: keeps the train commands off --help
+    from ptrain.demo import DEMO_PROMPT, build_demo_repo  # lazy: keeps ptrain.demo off --help
 
     path = build_demo_repo(dest)
     info(f"Demo prompt repo: {path} (a copy of example-repo/ with its own git history)")
     if no_train:
         return
     state.REPO_PATH = str(path)
-    from ptrain.training.triggers import status as trigger_status
+    from ptrain.training.triggers import status as trigger_status  # lazy: keeps pydantic off --help
 
     for st in trigger_status(state.open_repo(), [DEMO_PROMPT]):
         info(

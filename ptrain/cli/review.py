@@ -35,7 +35,7 @@ def review(
     json_out: bool = JSON,
 ) -> None:
     """Evaluate the prompts a pull request changes against the base branch; one sticky comment."""
-    from ptrain.review.service import review as do_review
+    from ptrain.review.service import review as do_review  # lazy: 3 ms off --help
 
     res = do_review(open_repo(), base=base, head=head, pr=pr, comment=comment, remote=remote)
     if json_out:
@@ -70,7 +70,7 @@ def deploy_merged(
     json_out: bool = JSON,
 ) -> None:
     """Deploy the prompts whose files a merge changed (ordinary deploys: rollback works)."""
-    from ptrain.review.service import deploy_merged as do_deploy
+    from ptrain.review.service import deploy_merged as do_deploy  # lazy: 3 ms off --help
 
     res = do_deploy(
         open_repo(),

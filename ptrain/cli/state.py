@@ -6,6 +6,6 @@ REPO_PATH = "."
 
 
 def open_repo():
-    from ptrain.repo import PromptRepo
+    from ptrain.repo import PromptRepo  # lazy: keeps the repo and git layer off --help
 
     return PromptRepo(REPO_PATH)

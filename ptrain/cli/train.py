@@ -10,6 +10,12 @@ from ptrain.cli.common import JSON, stage_progress
 from ptrain.cli.output import console, emit_json, info, table
 from ptrain.cli.state import open_repo
 from ptrain.errors import PtrainError
+from ptrain.llm.budget import Budget
+from ptrain.training.auto import parse_interval, run_auto
+from ptrain.training.effect import trained_effects
+from ptrain.training.run import train
+from ptrain.training.triggers import due as due_prompts
+from ptrain.training.triggers import status as trigger_status
 
 app = typer.Typer(no_args_is_help=True)
 NOT_PROPOSED = 3  # a result, not an error: training ran but no candidate passed the gates
@@ -17,8 +23,6 @@ NOT_PROPOSED = 3  # a result, not an error: training ran but no candidate passed
 
 def parse_budget(text: str | None, default):
     """'200' (calls) or 'calls=200,tokens=100000,dollars=1.5' -> Budget."""
-    from ptrain.llm.budget import Budget
-
     if not text:
         return Budget.from_config(default)
     limits: dict = {"calls": default.calls, "tokens": default.tokens, "dollars": default.dollars}
@@ -49,8 +53,6 @@ def _run(
     deploy: bool | None = None,
     json_out: bool = False,
 ):
-    from ptrain.training.run import train
-
     repo = open_repo()
     kwargs = dict(
         budget=parse_budget(budget, repo.config.training.budget),
@@ -136,9 +138,6 @@ def trigger(
 @app.command()
 def status(json_out: bool = JSON) -> None:
     """Per prompt: feedback since the last training, which trigger fires, the approach, eligibility."""
-    from ptrain.training.effect import trained_effects
-    from ptrain.training.triggers import status as trigger_status
-
     repo = open_repo()
     rows = trigger_status(repo)
     effects = [e for r in rows for e in trained_effects(repo, r.prompt)[-1:]]
@@ -231,8 +230,6 @@ def effect(
     json_out: bool = JSON,
 ) -> None:
     """Per deployed trained version: production feedback before vs after, with intervals."""
-    from ptrain.training.effect import trained_effects
-
     repo = open_repo()
     effects = trained_effects(repo, name, env)
     if json_out:
@@ -265,8 +262,6 @@ def auto(
     json_out: bool = JSON,
 ) -> None:
     """Train every prompt whose triggers fire and that is eligible (the scheduled job)."""
-    from ptrain.training.auto import run_auto
-
     repo = open_repo()
     results = run_auto(
         repo,
@@ -303,8 +298,6 @@ def watch(
     push: bool = typer.Option(False, "--push"),
 ) -> None:
     """Check the triggers every INTERVAL and train what is due (for teams without CI)."""
-    from ptrain.training.auto import parse_interval, run_auto
-
     seconds = parse_interval(interval)
     repo = open_repo()
     while True:
@@ -335,8 +328,6 @@ def due(
 ) -> None:
     """The prompts whose triggers fire and that are eligible: what `train auto` would train now."""
     import json
-
-    from ptrain.training.triggers import due as due_prompts
 
     rows = due_prompts(open_repo(), prompts or None)[:limit]
     if names_only:

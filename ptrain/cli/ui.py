@@ -9,6 +9,9 @@ import sys
 
 import typer
 
+from ptrain.cli.output import err_console, info
+from ptrain.cli.state import open_repo
+
 
 def register(app: typer.Typer) -> None:
     app.command("ui")(ui)
@@ -22,9 +25,7 @@ def ui(
     verbose: bool = typer.Option(False, "--verbose", help="Log every request to stderr."),
 ) -> None:
     """Serve a local web page: deploys, feedback charts, evals, training, annotation."""
-    from ptrain.cli.output import err_console, info
-    from ptrain.cli.state import open_repo
-    from ptrain.ui.server import LOOPBACK, make_server
+    from ptrain.ui.server import LOOPBACK, make_server  # lazy: keeps the web UI off --help
 
     server = make_server(open_repo().root, host, port, quiet=not verbose)
     if host not in LOOPBACK:
