@@ -31,6 +31,7 @@ in :mod:`ptrain.evaluation.service`. Nothing heavy is imported by this package.
 from __future__ import annotations
 
 from ptrain.evaluation.compare import Comparison, compare
+from ptrain.evaluation.models import models_for as _models_for
 from ptrain.evaluation.report import render_markdown
 from ptrain.evaluation.results import CaseResult, EvalResult, RunOutcome
 from ptrain.evaluation.runner import evaluate
@@ -40,8 +41,6 @@ from ptrain.evaluation.suite import Assertion, Case, Suite, load_suite
 
 def models_for(repo):
     """(task LLM, judge LLM) as configured in ``repo``, sharing its response cache."""
-    from ptrain.evaluation.models import models_for as _models_for
-
     return _models_for(repo)
 
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ptrain.evaluation.suite import Assertion
+from ptrain.llm.jsonout import check_schema, extract_json
 
 _TRAILING = string.punctuation + " \t\r\n"
 
@@ -88,8 +89,6 @@ def check(
             return Check(kind, False, f"label {label!r}, expected {expected!r}")
         return Check(kind, True, f"label {label!r}")
     if kind == "json_schema":
-        from ptrain.llm.jsonout import check_schema
-
         try:
             value = json.loads(_strip_fence(output))
         except ValueError:
@@ -159,8 +158,6 @@ def rubric_messages(
 
 def parse_rubric_verdict(text: str) -> tuple[bool, float | None] | None:
     """(pass, score) from a judge's reply, or ``None`` when it is unreadable."""
-    from ptrain.llm.jsonout import extract_json
-
     try:
         data = extract_json(text)
     except ValueError:

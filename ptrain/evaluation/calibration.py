@@ -43,7 +43,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from ptrain.errors import PtrainError, ValidationError
+from ptrain.evaluation.calibration_sets import DEFAULTS
+from ptrain.evaluation.judge import score_metric
+from ptrain.evaluation.models import models_for
 from ptrain.schema import Strict, validate_document
+from ptrain.storage.yamlio import atomic_write, load_roundtrip
 
 if TYPE_CHECKING:
     from ptrain.llm.client import LLM
@@ -190,8 +194,6 @@ def cal_dir(repo: PromptRepo) -> Path:
 
 def load_set(repo: PromptRepo | None, metric: str) -> CalibrationSet:
     """The repository's calibration set for ``metric``, else the shipped default."""
-    from ptrain.evaluation.calibration_sets import DEFAULTS
-
     if metric not in METRICS:
         raise PtrainError(f"unknown judge metric {metric!r}", f"choose from {', '.join(METRICS)}")
     if repo is not None:
@@ -215,8 +217,6 @@ def _parse(text: str, source: str, metric: str) -> CalibrationSet:
                     ) from None
         doc: Any = {"metric": metric, "items": items}
     else:
-        from ptrain.storage.yamlio import load_roundtrip
-
         doc = load_roundtrip(text, source) or {}
     s = validate_document(CalibrationSet, doc, source, "fix the calibration set (docs/metrics.md)")
     if s.metric != metric:
@@ -304,8 +304,6 @@ class CalibrationReport:
 
 def measure(judge: LLM, cset: CalibrationSet, concurrency: int = 2) -> CalibrationRecord:
     """Ask ``judge`` to score every item of ``cset`` and measure its agreement with the labels."""
-    from ptrain.evaluation.judge import score_metric
-
     scores = score_metric(
         judge, cset.metric, [(it.inputs(), it.output) for it in cset.items], concurrency
     )
@@ -326,9 +324,6 @@ def calibrate(
     repo: PromptRepo, metrics: Sequence[str] | None = None, *, judge: LLM | None = None
 ) -> CalibrationReport:
     """Measure the configured judge on each metric's calibration set and record the result."""
-    from ptrain.evaluation.models import models_for
-    from ptrain.storage.yamlio import atomic_write
-
     wanted = list(metrics or METRICS)
     sets = [load_set(repo, m) for m in wanted]  # every set validates before any call
     if repo.git.bare:

@@ -41,7 +41,9 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ptrain.evaluation.assertions import _as_unit
 from ptrain.evaluation.stats import bootstrap_ci
+from ptrain.llm.jsonout import extract_json
 
 if TYPE_CHECKING:
     from ptrain.evaluation.results import CaseResult
@@ -230,9 +232,6 @@ def quality_messages(
 
 def parse_quality(text: str, metrics: list[str]) -> dict[str, float]:
     """The readable scores in a judge's reply (a metric with no number in 0..1 is left out)."""
-    from ptrain.evaluation.assertions import _as_unit
-    from ptrain.llm.jsonout import extract_json
-
     out: dict[str, float] = {}
     try:
         data = extract_json(text)

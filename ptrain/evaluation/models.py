@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ptrain.llm.client import LLM
+
 if TYPE_CHECKING:
-    from ptrain.llm.client import LLM
     from ptrain.repo import PromptRepo
 
 
@@ -19,7 +20,5 @@ def response_cache_dir(repo: PromptRepo) -> Path | None:
 
 def models_for(repo: PromptRepo) -> tuple[LLM, LLM]:
     """(task model, judge model) as configured, sharing the repo's response cache."""
-    from ptrain.llm.client import LLM
-
     cache = response_cache_dir(repo)
     return LLM(repo.config.task(), cache_dir=cache), LLM(repo.config.optimizer(), cache_dir=cache)

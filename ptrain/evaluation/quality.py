@@ -24,6 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ptrain.errors import ModelError
+from ptrain.evaluation import assertions as A
+from ptrain.llm.logprob import scorer
+from ptrain.llm.weights import spec
+
 if TYPE_CHECKING:
     from ptrain.config import EmbedderSettings
     from ptrain.llm.embed import Embedder
@@ -63,16 +68,13 @@ class Scorers:
         cls, embedder: EmbedderSettings | None = None, coherence_model: str = "smollm2-135m"
     ) -> Scorers:
         """The embedded embedder and the embedded model's log-likelihood."""
-        from ptrain.llm.weights import spec
 
         def make_embedder() -> Embedder:
-            from ptrain.llm.embed import embedder as get
+            from ptrain.llm.embed import embedder as get  # lazy: llm.embed imports numpy
 
             return get(embedder)
 
         def make_loglik() -> LogprobScorer:
-            from ptrain.llm.logprob import scorer
-
             return scorer(coherence_model)
 
         emb = embedder.model_dump() if embedder is not None else {"model": "all-minilm-l6-v2"}
@@ -117,8 +119,6 @@ def coherences(
 ) -> list[float | None]:
     """Coherence of each (inputs, output); ``None`` where the output is empty or scoring
     failed (the error is re-raised only when every item failed)."""
-    from ptrain.errors import ModelError
-
     vocab = scorer.vocab_size
     errors: list[ModelError] = []
 
@@ -149,9 +149,6 @@ def score_outputs(
 
     Each distinct (case, output) is scored once. Returns notes on what could not be scored.
     """
-    from ptrain.errors import ModelError
-    from ptrain.evaluation import assertions as A
-
     notes: list[str] = []
     todo = [
         (case, o)

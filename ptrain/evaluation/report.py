@@ -11,8 +11,10 @@ import json
 import re
 from typing import Any
 
-from ptrain.evaluation.compare import LOWER_IS_BETTER, Comparison, format_p
+from ptrain.config import Thresholds
+from ptrain.evaluation.compare import LOWER_IS_BETTER, Comparison, compare, format_p
 from ptrain.evaluation.results import EvalResult
+from ptrain.evaluation.runner import describe_calibration
 
 METRIC_ROWS = [
     ("success_rate", "Success rate", "pct"),
@@ -67,8 +69,6 @@ def metric_cell(res: EvalResult | None, key: str, kind: str) -> str:
             text += f" [{lo:,.1f}, {hi:,.1f}]"
     st = res.calibration.get(key)
     if st is not None:
-        from ptrain.evaluation.runner import describe_calibration
-
         text += f" {describe_calibration(st)}"
     return text
 
@@ -116,9 +116,6 @@ def render_markdown(
     """A PR-ready report of a comparison (or of a single evaluation, judged by the absolute
     gates at ``thresholds``, default the configured defaults)."""
     if isinstance(subject, EvalResult):
-        from ptrain.config import Thresholds
-        from ptrain.evaluation.compare import compare
-
         subject = compare(subject, None, thresholds or Thresholds())
     c = subject
     lines = _header(c)

@@ -19,21 +19,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ptrain.errors import PtrainError
+from ptrain.evaluation.calibration import status
 from ptrain.evaluation.compare import Comparison, compare
 
 # models_for and response_cache_dir live in models.py (calibration uses them too); review,
 # training and invoke import them from here
 from ptrain.evaluation.models import models_for
 from ptrain.evaluation.models import response_cache_dir as response_cache_dir
+from ptrain.evaluation.quality import Scorers
 from ptrain.evaluation.results import EvalResult, Progress
 from ptrain.evaluation.runner import evaluate
 from ptrain.evaluation.store import ResultStore
-from ptrain.evaluation.suite import Assertion, Case, Suite, load_suite, suite_path
+from ptrain.evaluation.suite import Assertion, Case, Suite, load_suite, parse_suite_text, suite_path
+from ptrain.feedback import iter_feedback
+from ptrain.prompts import LoadedPrompt, parse_prompt
+from ptrain.storage.yamlio import atomic_write, dump_roundtrip, load_roundtrip
 
 if TYPE_CHECKING:
-    from ptrain.evaluation.quality import Scorers
     from ptrain.llm.client import LLM
-    from ptrain.prompts import LoadedPrompt
     from ptrain.repo import PromptRepo
 
 SHORT_OUTPUT = 80  # outputs up to this long (one line) are compared exactly
@@ -43,8 +46,6 @@ MAX_OUTPUT = 2000  # longer rated outputs are not turned into cases
 def scorers_for(repo: PromptRepo) -> Scorers:
     """The judge-free scorers of ``repo``: its embedder and ``evaluation.coherence_model``
     (none when the task model is scripted: tests fake the chat model, not the metrics)."""
-    from ptrain.evaluation.quality import Scorers
-
     if repo.config.task().provider == "scripted":
         return Scorers.none()
     return Scorers.local(repo.config.models.embedder, repo.config.evaluation.coherence_model)
@@ -52,8 +53,6 @@ def scorers_for(repo: PromptRepo) -> Scorers:
 
 def calibration_for(repo: PromptRepo, judge: LLM) -> dict[str, dict[str, Any]]:
     """Calibration status of the configured judge metrics for ``judge``."""
-    from ptrain.evaluation.calibration import status
-
     wanted = [m.removeprefix("judge_") for m in repo.config.evaluation.metrics]
     wanted = [m for m in wanted if f"judge_{m}" in repo.config.evaluation.metrics]
     return status(repo, judge.identity(), wanted) if wanted else {}
@@ -71,9 +70,6 @@ def evaluation_options(repo: PromptRepo, judge: LLM) -> dict[str, Any]:
 
 def load_candidate(repo: PromptRepo, name: str, path: Path) -> LoadedPrompt:
     """An uncommitted prompt file as a ``LoadedPrompt`` (commit ``""``, no version number)."""
-    from ptrain.prompts import LoadedPrompt, parse_prompt
-    from ptrain.storage.yamlio import load_roundtrip
-
     try:
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
@@ -87,10 +83,6 @@ def load_candidate(repo: PromptRepo, name: str, path: Path) -> LoadedPrompt:
 def user_ratings(repo: PromptRepo, name: str, commit: str) -> tuple[float | None, int]:
     """(mean rating, count) of the feedback ratings recorded against ``commit``."""
     if not commit:
-        return None, 0
-    try:
-        from ptrain.feedback import iter_feedback
-    except ImportError:  # pragma: no cover - feedback module absent
         return None, 0
     ratings = [
         float(r["rating"])
@@ -216,8 +208,6 @@ def cases_from_feedback(
     One case per distinct input (the newest record wins); records already used as a case
     (``source: feedback:<id>``) or whose inputs miss one of the prompt's variables are skipped.
     """
-    from ptrain.feedback import iter_feedback
-
     variables = repo.load(name).input_variables
     try:
         existing = load_suite(repo, name)
@@ -344,9 +334,6 @@ def add_cases(repo: PromptRepo, name: str, cases: list[Case]) -> str:
     Comments and formatting of an existing YAML suite are kept; the whole file is validated
     before it is written, and written atomically under the repository lock. Not committed.
     """
-    from ptrain.evaluation.suite import parse_suite_text
-    from ptrain.storage.yamlio import atomic_write, dump_roundtrip, load_roundtrip
-
     if repo.git.bare:
         raise PtrainError("this is a bare repository", "run the command in a clone")
     path = suite_path(repo, name)

@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ptrain.storage.yamlio import atomic_write
+
 FORMAT_VERSION = 1
 
 
@@ -42,8 +44,6 @@ class ResultStore:
         return data if data.get("format") == FORMAT_VERSION else None
 
     def put(self, key: str, data: dict[str, Any]) -> Path:
-        from ptrain.storage.yamlio import atomic_write
-
         path = self.path(key)
         atomic_write(path, json.dumps({"format": FORMAT_VERSION, **data}, ensure_ascii=False))
         return path

@@ -46,7 +46,9 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from ptrain.errors import PtrainError, ValidationError
+from ptrain.repo import check_name
 from ptrain.schema import Strict, first_error, validate_document
+from ptrain.storage.yamlio import load_roundtrip
 
 if TYPE_CHECKING:
     from ptrain.repo import PromptRepo
@@ -235,8 +237,6 @@ def suite_path(repo: PromptRepo, name: str) -> Path | None:
 
 def load_suite(repo: PromptRepo, name: str) -> Suite:
     """The eval suite of prompt ``name``; ``PtrainError`` with a hint when there is none."""
-    from ptrain.repo import check_name
-
     check_name(name)
     path = suite_path(repo, name)
     rel = f"{repo.config.evals_dir.strip('/')}/{name}.yaml"
@@ -254,8 +254,6 @@ def parse_suite_text(text: str, source: str, name: str | None = None) -> Suite:
     if source.endswith(".jsonl"):
         suite = _parse_jsonl(text, source, name)
     else:
-        from ptrain.storage.yamlio import load_roundtrip
-
         doc = load_roundtrip(text, source)
         if doc is None:
             doc = {}
