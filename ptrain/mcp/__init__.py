@@ -21,7 +21,7 @@ __all__ = ["PromptTrainingMiddleware", "Call", "current_call"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from ptrain.mcp import middleware
+        from ptrain.mcp import middleware  # lazy: PEP 562, the SDK-free names load on first use
 
         return getattr(middleware, name)
     raise AttributeError(f"module 'ptrain.mcp' has no attribute {name!r}")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ptrain.ab import AB_TAG_PREFIX
 from ptrain.errors import GitStateError, PromptNotFound, PtrainError, VersionNotFound
+from ptrain.repo import check_name
 from ptrain.storage.git import DEPLOY_TAG_PREFIX
 
 if TYPE_CHECKING:
@@ -158,7 +159,6 @@ class Catalog:
         if env is not None and version is not None:
             raise BadArguments("give a version or an env, not both", "drop one of them")
         env = self.repo.check_env(env) if env else self.env
-        from ptrain.repo import check_name
 
         try:
             check_name(name)
@@ -256,8 +256,6 @@ class Catalog:
         return rec.model_dump(exclude_none=True)
 
     def _served_version(self, name: str, commit: str) -> Version:
-        from ptrain.repo import check_name
-
         if not re.fullmatch(r"[0-9a-fA-F]{7,40}", commit or ""):
             raise BadArguments(
                 f"commit {commit[:50]!r} is not a commit sha",
@@ -285,7 +283,7 @@ class Catalog:
 
     def _spool_writer(self) -> FeedbackWriter:
         if self._writer is None:
-            from ptrain.feedback import FeedbackWriter
+            from ptrain.feedback import FeedbackWriter  # lazy: the store loads on first write
 
             assert self.spool is not None
             self._writer = FeedbackWriter(self.spool)
@@ -295,7 +293,6 @@ class Catalog:
     def history(self, name: str, env: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         """The latest deploy records of a prompt in env (newest last)."""
         env = self.repo.check_env(env) if env else self.env
-        from ptrain.repo import check_name
 
         try:
             check_name(name)

@@ -49,11 +49,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ptrain.errors import PtrainError
+from ptrain.repo import PromptRepo, check_name
 
 if TYPE_CHECKING:
     from ptrain.feedback import Record
     from ptrain.prompts import LoadedPrompt
-    from ptrain.repo import PromptRepo
 
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_OUTPUT_CHARS = 20_000
@@ -119,8 +119,7 @@ class PromptTrainingMiddleware:
         capture_inputs: bool = True,
         on_write_error: Callable[[Exception], None] | None = None,
     ):
-        from ptrain.feedback import FeedbackWriter
-        from ptrain.repo import PromptRepo
+        from ptrain.feedback import FeedbackWriter  # lazy: the store loads on first write
 
         self.repo = repo if isinstance(repo, PromptRepo) else PromptRepo(repo)
         self.env = self.repo.check_env(env)
@@ -146,8 +145,6 @@ class PromptTrainingMiddleware:
         sticky A/B variant is served and recorded. ``capture_output`` (on by default) stores
         the function's result (as text, clipped) on success records.
         """
-        from ptrain.repo import check_name
-
         check_name(prompt)
 
         def decorate(fn: F) -> F:
