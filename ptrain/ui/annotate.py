@@ -22,6 +22,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ptrain.errors import PtrainError, ValidationError
+from ptrain.evaluation.service import add_cases
+from ptrain.evaluation.suite import Case, load_suite
+from ptrain.feedback import iter_feedback, make_record, record
+from ptrain.schema import first_error
+from ptrain.ui.views import check_version_spec, require_prompt
 
 if TYPE_CHECKING:
     from ptrain.repo import PromptRepo
@@ -76,8 +81,6 @@ def _rating(v: Any) -> float | None:
 
 
 def find_record(repo: PromptRepo, name: str, record_id: str) -> dict[str, Any]:
-    from ptrain.feedback import iter_feedback
-
     for r in iter_feedback(repo.root, name):
         if r.get("id") == record_id:
             return r
@@ -88,9 +91,6 @@ def find_record(repo: PromptRepo, name: str, record_id: str) -> dict[str, Any]:
 
 def rate(repo: PromptRepo, body: Any) -> dict[str, Any]:
     """Append one rating (or suggestion) record; returns the stored record."""
-    from ptrain.feedback import make_record, record
-    from ptrain.ui.views import check_version_spec, require_prompt
-
     body = check_body(body, "rate")
     name = require_prompt(repo, body["prompt"])
     rating = _rating(body.get("rating"))
@@ -133,11 +133,6 @@ def rate(repo: PromptRepo, body: Any) -> dict[str, Any]:
 def mark_expected(repo: PromptRepo, body: Any) -> dict[str, Any]:
     """Add the interaction ``record_id`` to the prompt's eval suite as a positive case."""
     from pydantic import ValidationError as PydanticValidationError
-
-    from ptrain.evaluation.service import add_cases
-    from ptrain.evaluation.suite import Case, load_suite
-    from ptrain.schema import first_error
-    from ptrain.ui.views import require_prompt
 
     body = check_body(body, "expected")
     name = require_prompt(repo, body["prompt"])

@@ -13,7 +13,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ptrain import ab
 from ptrain.errors import PtrainError
+from ptrain.evaluation.store import ResultStore
 from ptrain.ui.views import require_prompt
 
 if TYPE_CHECKING:
@@ -36,8 +38,6 @@ def eval_matrix(repo: PromptRepo, name: str, cases: str | None = None) -> dict[s
     """Stored evaluations of ``name`` on one set of cases (``cases``: a ``cases_hash`` prefix;
     default: the set most results share), one column each, committed versions first; one
     row per case id. A cell is ``None`` where that evaluation did not run the case."""
-    from ptrain.evaluation.store import ResultStore
-
     require_prompt(repo, name)
     store = ResultStore.for_repo(Path(repo.root))
     files = sorted(store.dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
@@ -189,8 +189,6 @@ def _train_refs(repo: PromptRepo) -> dict[tuple[str, str], dict[str, Any]]:
 
 def experiments(repo: PromptRepo, name: str) -> dict[str, Any]:
     """The A/B experiment of ``name`` in each env (running or stopped) with its report."""
-    from ptrain import ab
-
     require_prompt(repo, name)
     out: list[dict[str, Any]] = []
     for env in repo.envs:

@@ -44,6 +44,9 @@ from ptrain.errors import (
     PtrainError,
     VersionNotFound,
 )
+from ptrain.repo import PromptRepo
+from ptrain.ui import annotate, results, views
+from ptrain.ui.annotate import Conflict, RecordNotFound
 
 MAX_BODY = 64 * 1024
 TOKEN_HEADER = "X-Ptrain-Token"
@@ -68,8 +71,6 @@ class HttpError(PtrainError):
 
 def _routes() -> dict[str, tuple[Callable[..., Any], tuple[str, ...], tuple[str, ...]]]:
     """GET path -> (view(repo, **params), required params, optional params)."""
-    from ptrain.ui import results, views
-
     return {
         "/api/prompts": (views.overview, (), ()),
         "/api/prompt": (views.prompt_detail, ("name",), ()),
@@ -83,14 +84,10 @@ def _routes() -> dict[str, tuple[Callable[..., Any], tuple[str, ...], tuple[str,
 
 
 def _writes() -> dict[str, Callable[..., dict[str, Any]]]:
-    from ptrain.ui import annotate
-
     return {"/api/feedback": annotate.rate, "/api/expected": annotate.mark_expected}
 
 
 def status_of(exc: PtrainError) -> int:
-    from ptrain.ui.annotate import Conflict, RecordNotFound
-
     if isinstance(exc, HttpError):
         return exc.status
     if isinstance(exc, PromptNotFound | VersionNotFound | RecordNotFound):
@@ -194,8 +191,6 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(200, write(self._repo(), body))
 
     def _repo(self):
-        from ptrain.repo import PromptRepo
-
         try:
             return PromptRepo(self.server.root)
         except NotAPromptRepo as exc:
@@ -283,8 +278,6 @@ def make_server(
     quiet: bool = True,
 ) -> UIServer:  # fmt: skip
     """A bound server over the repository at ``root`` (``serve_forever`` to run it)."""
-    from ptrain.repo import PromptRepo
-
     repo = PromptRepo(root)  # refuse a folder that is not a prompt repository, before binding
     try:
         return UIServer(repo.root, host, port, token or secrets.token_urlsafe(24), quiet)

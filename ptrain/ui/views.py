@@ -16,7 +16,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ptrain.ab.stats import mean_interval, wilson
 from ptrain.errors import PromptNotFound, VersionNotFound
+from ptrain.feedback import iter_feedback, open_store, parse_since, shards, summarize
+from ptrain.repo import check_name
 
 if TYPE_CHECKING:
     from ptrain.repo import PromptRepo, Version
@@ -26,8 +29,6 @@ LIST_LIMIT = 20  # rows in each feedback list (suggestions, worst rated, interac
 
 def require_prompt(repo: PromptRepo, name: str) -> str:
     """``name`` if it is a prompt of the repository, else PromptNotFound (a 404 in the API)."""
-    from ptrain.repo import check_name
-
     check_name(name)
     if name not in repo.prompt_names():
         raise PromptNotFound(f"no prompt named {name!r}", "see `ptrain prompt list`")
@@ -131,8 +132,6 @@ class _Bucket:
             self.suggestions += 1
 
     def point(self, day: str) -> dict[str, Any]:
-        from ptrain.ab.stats import mean_interval, wilson
-
         n = len(self.ratings)
         ci = mean_interval(self.ratings)
         err_ci = wilson(self.errors, self.calls)
@@ -224,8 +223,6 @@ MEMO_ENTRIES = 16
 
 
 def _fingerprint(repo: PromptRepo, name: str, versions: list[Version]) -> tuple | None:
-    from ptrain.feedback import open_store, shards
-
     try:
         files = tuple(
             (s.fspath, st.st_size, st.st_mtime_ns)
@@ -240,8 +237,6 @@ def _fingerprint(repo: PromptRepo, name: str, versions: list[Version]) -> tuple 
 def _scan(
     repo: PromptRepo, name: str, since: str | None, env: str | None
 ) -> tuple[_Scan, _VersionIndex]:
-    from ptrain.feedback import iter_feedback, parse_since
-
     since_ts = parse_since(since)
     versions = repo.versions(name)
     index = _VersionIndex(versions)
@@ -269,8 +264,6 @@ def feedback_series(
     """Per version, one point per UTC day (of one env, or all); deploy moments; the
     per-version totals of ``feedback.summarize`` over all envs (which also counts records
     ``prune`` compacted away)."""
-    from ptrain.feedback import summarize
-
     require_prompt(repo, name)
     if env is not None:
         repo.check_env(env)
