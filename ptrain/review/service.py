@@ -23,6 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from ptrain.errors import PtrainError
+from ptrain.evaluation import compare, evaluate
+from ptrain.evaluation.compare import format_p
+from ptrain.evaluation.report import code, render_markdown
+from ptrain.evaluation.service import evaluation_options, models_for, user_ratings
+from ptrain.evaluation.store import ResultStore
+from ptrain.evaluation.suite import parse_suite_text
+from ptrain.prompts import LoadedPrompt, parse_prompt
+from ptrain.review.github import GitHub, GitHubError, token_from_env
+from ptrain.storage.yamlio import load_roundtrip
+from ptrain.sync import sync
 
 REVIEW_MARKER = "<!-- ptrain:review -->"
 GATE_FAILED = 3
@@ -164,8 +174,6 @@ def pr_context(env: Mapping[str, str]) -> dict[str, Any]:
 
 def _suite_at(repo, name: str, rev: str):
     """The eval suite of ``name`` as it is at ``rev`` (the pull request may add cases)."""
-    from ptrain.evaluation.suite import parse_suite_text
-
     evals = repo.config.evals_dir.strip("/")
     for ext in (".yaml", ".yml", ".jsonl"):
         rel = f"{evals}/{name}{ext}"
@@ -179,9 +187,6 @@ def _suite_at(repo, name: str, rev: str):
 
 
 def _loaded(repo, name: str, rev: str, version: tuple[str, int | None]):
-    from ptrain.prompts import LoadedPrompt, parse_prompt
-    from ptrain.storage.yamlio import load_roundtrip
-
     path = repo.prompt_path(name)
     text = repo.git.show_file(rev, path).decode()
     return LoadedPrompt(name, parse_prompt(load_roundtrip(text, path), path), *version)
@@ -189,10 +194,6 @@ def _loaded(repo, name: str, rev: str, version: tuple[str, int | None]):
 
 def review_prompt(repo, name: str, base: str, head: str, *, llms=None, progress=None):
     """Evaluate ``name`` at ``head`` against its version at ``base`` (absolute gates when new)."""
-    from ptrain.evaluation import compare, evaluate
-    from ptrain.evaluation.service import evaluation_options, models_for, user_ratings
-    from ptrain.evaluation.store import ResultStore
-
     head_v = _version_at(repo, name, head)
     if head_v is None:
         return PromptReview(name, "deleted")
@@ -242,9 +243,6 @@ def _pct(v) -> str:
 
 def render_review(result: ReviewResult) -> str:
     """The sticky comment: a summary table, then each prompt's evaluation report."""
-    from ptrain.evaluation.compare import format_p
-    from ptrain.evaluation.report import code, render_markdown
-
     ps = result.prompts
     bad = [p for p in ps if p.status in ("failed", "error")]
     if not ps:
@@ -315,8 +313,6 @@ def review(
     progress=None,
 ) -> ReviewResult:
     """Evaluate what a pull request changes; write the sticky comment when GitHub is there."""
-    from ptrain.review.github import GitHub, GitHubError, token_from_env
-
     env = os.environ if env is None else env
     ctx = pr_context(env)
     base_ref = base or ctx.get("base") or "main"
@@ -456,7 +452,5 @@ def deploy_merged(
             continue
         row.status, row.tag = "deployed", rec.tag
     if push and any(d.status == "deployed" for d in result.deploys):
-        from ptrain.sync import sync
-
         result.pushed = sync(repo.git, remote).pushed
     return result
