@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from ptrain.errors import ModelError
+from ptrain.llm import server
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -32,8 +33,6 @@ LOCAL_DUMMY_KEY = "sk-no-key-needed"
 def resolve_base_url(settings: ModelSettings) -> str | None:
     """The endpoint a provider talks to (starts the embedded server for ``local``)."""
     if settings.provider == "local":
-        from ptrain.llm import server
-
         return server.base_url(settings.model)
     if settings.provider == "openai-compatible":
         if not settings.base_url:
@@ -68,7 +67,7 @@ def chat_model(
 ) -> BaseChatModel:
     """A LangChain chat model for ``settings``. ``overrides`` go to ``ChatOpenAI`` as-is."""
     if settings.provider == "scripted":
-        from ptrain.llm.scripted import get_scripted
+        from ptrain.llm.scripted import get_scripted  # lazy: llm.scripted imports langchain_core
 
         return get_scripted(settings.model)
     if settings.provider not in ("openai", "openai-compatible", "local"):

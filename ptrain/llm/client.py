@@ -30,8 +30,11 @@ from ptrain.errors import ModelError, PtrainError
 from ptrain.llm import pricing
 from ptrain.llm.budget import Budget, Spend
 from ptrain.llm.cache import ResponseCache, cacheable, key
+from ptrain.llm.chat import chat_model
+from ptrain.llm.jsonout import check_schema, extract_json
 from ptrain.llm.ratelimit import inflight_for, limiter_for
 from ptrain.llm.tokens import count_messages, count_text
+from ptrain.llm.weights import cache_root, spec
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -49,8 +52,6 @@ _real_calls = 0
 
 def default_cache_dir() -> Path:
     """Where response caches go unless a run chooses otherwise: ``<cache root>/responses``."""
-    from ptrain.llm.weights import cache_root
-
     return cache_root() / "responses"
 
 
@@ -117,8 +118,6 @@ class LLM:
         """The LangChain chat model (built on first use; ``local`` starts the server here)."""
         with self._model_lock:
             if self._model is None:
-                from ptrain.llm.chat import chat_model
-
                 # Retries happen here, where they are counted and budgeted, not in the SDK.
                 self._model = chat_model(self.settings, max_retries=0)
             return self._model
@@ -130,8 +129,6 @@ class LLM:
             "model": self.settings.model,
         }
         if self.settings.provider == "local":
-            from ptrain.llm.weights import spec
-
             ident["weights"] = spec(self.settings.model).files[0].sha256
         else:
             ident["base_url"] = self.settings.base_url
@@ -218,8 +215,6 @@ class LLM:
         """Structured output: the schema goes to the server (constrained decoding where
         supported), the reply is parsed leniently (first JSON object) and validated; on failure
         the model is asked once more with the problem spelled out."""
-        from ptrain.llm.jsonout import check_schema, extract_json
-
         msgs = _to_messages(messages)
         comp = self.invoke(msgs, json_schema=schema, **kwargs)
         problem = _json_problem(comp.text, schema, extract_json, check_schema)

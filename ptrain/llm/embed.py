@@ -19,14 +19,14 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from ptrain.config import EmbedderSettings
 from ptrain.errors import ModelError
-
-if TYPE_CHECKING:
-    from ptrain.config import EmbedderSettings
+from ptrain.llm import weights
+from ptrain.llm.server import default_threads
 
 MAX_SEQ_LEN = 256  # all-MiniLM-L6-v2 was trained with 256-token inputs
 BATCH = 32
@@ -51,9 +51,6 @@ class LocalEmbedder:
     def __init__(self, model: str = "all-minilm-l6-v2", threads: int | None = None):
         import onnxruntime as ort
         from tokenizers import Tokenizer
-
-        from ptrain.llm import weights
-        from ptrain.llm.server import default_threads
 
         d = weights.ensure(model)
         self.name = f"local:{model}:{weights.spec(model).files[0].sha256[:16]}"
@@ -131,8 +128,6 @@ _embedders_lock = threading.Lock()
 def embedder(settings: EmbedderSettings | None = None) -> Embedder:
     """The embedder for ``settings`` (default: local all-MiniLM-L6-v2), one per process."""
     if settings is None:
-        from ptrain.config import EmbedderSettings
-
         settings = EmbedderSettings()
     k = (settings.provider, settings.model, settings.base_url, settings.api_key_env)
     with _embedders_lock:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptrain.errors import ModelError
+from ptrain.llm import server, weights
 
 MAX_TOKENS = 64
 MEMO_SIZE = 20_000
@@ -54,8 +55,6 @@ class LogprobScorer:
     """Scores texts under local model ``model`` (e.g. ``smollm2-135m``). Thread-safe."""
 
     def __init__(self, model: str = "smollm2-135m"):
-        from ptrain.llm import weights
-
         self.model = model
         self.name = f"local:{model}:{weights.spec(model).files[0].sha256[:16]}"
         self._vocab: int | None = None
@@ -68,8 +67,6 @@ class LogprobScorer:
             self._memo.clear()
 
     def _url(self) -> str:
-        from ptrain.llm import server
-
         return server.get(self.model).url
 
     def _post(self, path: str, body: dict[str, Any]) -> Any:

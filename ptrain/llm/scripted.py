@@ -42,6 +42,7 @@ from langchain_core.runnables import Runnable
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from ptrain.errors import ModelError
+from ptrain.llm.jsonout import extract_json
 from ptrain.llm.tokens import count_messages, count_text
 
 Responder = Callable[[list[BaseMessage]], str]
@@ -136,8 +137,6 @@ class ScriptedChatModel(BaseChatModel):
     ) -> Runnable[Any, Any]:
         """Parse the reply text as JSON (a dict, or ``schema`` when it is a pydantic class)."""
         from langchain_core.runnables import RunnableLambda
-
-        from ptrain.llm.jsonout import extract_json
 
         def parse(msg: AIMessage) -> Any:
             data = extract_json(str(msg.content))

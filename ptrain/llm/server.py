@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ptrain.errors import ModelError
+from ptrain.llm import weights
 
 SEED = 42
 _lock = threading.Lock()
@@ -135,8 +136,6 @@ def _wait_healthy(url: str, timeout_s: float) -> None:
 
 def get(name: str) -> EmbeddedServer:
     """The running embedded server for local model ``name``, started on first use."""
-    from ptrain.llm import weights
-
     with _lock:
         srv = _servers.get(name)
         if srv is None:
@@ -162,8 +161,6 @@ atexit.register(stop_all)
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import signal
-
-    from ptrain.llm import weights
 
     ap = argparse.ArgumentParser(prog="python -m ptrain.llm.server")
     ap.add_argument("model", help="a local model name (see `ptrain models list`) or a .gguf path")
