@@ -26,7 +26,8 @@ from ptrain.errors import (
 )
 from ptrain.layout import CONFIG_FILE
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, Git
-from ptrain.storage.yamlio import YamlLimits, atomic_write, load_roundtrip
+from ptrain.storage.yamlio import YamlLimits, atomic_write, dump_roundtrip, load_roundtrip
+from ptrain.suggest import hint
 
 if TYPE_CHECKING:
     from ptrain.versions import PromptStore, Version
@@ -128,8 +129,6 @@ def update(
     writable(repo)
     head = repo.git.show_file("HEAD", path)
     if head is None:
-        from ptrain.suggest import hint
-
         raise PromptNotFound(
             f"no prompt named {name!r}",
             hint(name, repo.prompt_names(), f"create it with `ptrain prompt create {name}`"),
@@ -182,8 +181,6 @@ def export(repo: PromptStore, dest: Path, env: str, fmt: str) -> list[Path]:
         if fmt == "json":
             atomic_write(out, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
         else:
-            from ptrain.storage.yamlio import dump_roundtrip
-
             atomic_write(out, dump_roundtrip(payload))
         written.append(out)
         index[name] = {"version": prompt.version, "commit": prompt.commit, "file": f"{name}.{fmt}"}
@@ -231,15 +228,15 @@ def validate_paths(paths: list[Path], root: Path | None = None) -> list[str]:
         try:
             doc = load_roundtrip(_read_checked(p, shown), shown)
             if p.name == CONFIG_FILE:
-                from ptrain.config import Config
-                from ptrain.schema import errors_of
+                from ptrain.config import Config  # lazy: keeps pydantic off prompt show
+                from ptrain.schema import errors_of  # lazy: keeps pydantic off prompt show
 
                 problems += errors_of(Config, doc, shown)
                 continue
         except ValidationError as exc:
             problems.append(exc.message)
             continue
-        from ptrain.prompts import prompt_problems
+        from ptrain.prompts import prompt_problems  # lazy: keeps pydantic off prompt show
 
         problems += prompt_problems(doc, shown)
     return problems

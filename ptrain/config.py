@@ -31,6 +31,7 @@ from ptrain.layout import (
     schema_problem,
 )
 from ptrain.schema import Strict, validate_document
+from ptrain.storage.yamlio import load_roundtrip
 
 SCHEMA_VERSION = CONFIG_SCHEMA_VERSION
 APPROACHES = ("few_shot", "reinforcement", "meta_prompt", "adversarial", "reflective")
@@ -294,8 +295,6 @@ auto_training:
 
 
 def load_config(root: Path) -> Config:
-    from ptrain.storage.yamlio import load_roundtrip
-
     path = Path(root) / CONFIG_FILE
     doc = load_roundtrip(path.read_text(), CONFIG_FILE) or {}
     return validate_document(

@@ -20,6 +20,8 @@ import tempfile
 from pathlib import Path
 
 from ptrain.errors import PtrainError
+from ptrain.repo import PromptRepo
+from ptrain.storage.git import Git, init_repo
 
 AUTHOR = ("Acme Prompt Team", "prompts@acme.example")
 FIRST_DATE = "2026-10-01T09:00:00Z"
@@ -66,9 +68,6 @@ def _files(root: Path, include_feedback: bool) -> dict[str, bytes]:
 
 
 def build_demo_repo(dest: Path | None = None, *, with_feedback: bool = True) -> Path:
-    from ptrain.repo import PromptRepo
-    from ptrain.storage.git import init_repo
-
     src = example_dir()
     dest = Path(dest) if dest else Path(tempfile.mkdtemp(prefix="ptrain-demo-")) / "prompts-repo"
     if dest.exists() and any(dest.iterdir()):
@@ -109,6 +108,4 @@ def _commit(git, files: dict[str, bytes], message: str) -> str:
 
 
 def first_commit(dest: Path) -> str:
-    from ptrain.storage.git import Git
-
     return Git.discover(dest).out("rev-list", "--max-parents=0", "HEAD").strip()

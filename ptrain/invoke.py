@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ptrain.errors import PtrainError
+from ptrain.evaluation.service import response_cache_dir
+from ptrain.llm.client import LLM
+from ptrain.suggest import closest
 
 
 @dataclass
@@ -38,8 +41,6 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
 
 def check_variables(name: str, declared: list[str], given: dict[str, str]) -> None:
     """Unknown names first (a typo also makes the real one missing): one error that says both."""
-    from ptrain.suggest import closest
-
     unknown = [k for k in given if k not in declared]
     missing = [v for v in declared if v not in given]
     if unknown:
@@ -73,11 +74,8 @@ def task_settings(repo, prompt):
 def run_prompt(
     repo, name: str, variables: dict[str, str], *, version=None, env=None, record: bool = False
 ) -> RunResult:
-    from ptrain.llm.client import LLM
-
     prompt = repo.load(name, version, env)
     check_variables(name, prompt.input_variables, variables)
-    from ptrain.evaluation.service import response_cache_dir
 
     settings = task_settings(repo, prompt)
     llm = LLM(settings, cache_dir=response_cache_dir(repo))

@@ -11,7 +11,8 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ptrain.errors import ValidationError
+from ptrain.errors import PtrainError, ValidationError
+from ptrain.storage.yamlio import load_safe
 
 CONFIG_FILE = "ptrain.yaml"
 CONFIG_SCHEMA_VERSION = 1
@@ -99,8 +100,6 @@ def raw_settings(root: str | Path, data: bytes | None = None) -> dict:
     For fast read paths that need one setting (prompts_dir, feedback_dir, envs); those settings
     are checked here (cheaply); the rest is validated in ``ptrain.config.load_config``.
     """
-    from ptrain.storage.yamlio import load_safe
-
     if data is None:
         path = Path(root) / CONFIG_FILE
         if path.is_symlink():
@@ -116,8 +115,6 @@ def raw_settings(root: str | Path, data: bytes | None = None) -> dict:
 
 def check_name(name: str) -> str:
     """``name`` if it is a valid prompt name, else a PtrainError saying what names look like."""
-    from ptrain.errors import PtrainError
-
     bad = name_problem(name)
     if bad:
         raise PtrainError(

@@ -33,7 +33,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ptrain.errors import ValidationError
-from ptrain.schema import AtKey, Strict, errors_of
+from ptrain.schema import AtKey, Strict, errors_of, validate_document
+from ptrain.storage.yamlio import dump_roundtrip, literal, load_roundtrip
 from ptrain.suggest import did_you_mean
 
 SCHEMA_VERSION = 1
@@ -185,8 +186,6 @@ class PromptSpec(Strict):
 
 
 def parse_prompt(doc: Any, source: str) -> PromptSpec:
-    from ptrain.schema import validate_document
-
     return validate_document(
         PromptSpec, doc, source, "fix the prompt file; see `ptrain prompt validate`"
     )
@@ -243,7 +242,7 @@ class LoadedPrompt:
     def to_langchain(self):
         """A ``langchain_core`` ``ChatPromptTemplate`` (imported only when called)."""
         if self._lc is None:
-            from ptrain.llm.templates import to_chat_prompt_template
+            from ptrain.llm.templates import to_chat_prompt_template  # lazy: the langchain adapter
 
             self._lc = to_chat_prompt_template(self)
         return self._lc
@@ -251,8 +250,6 @@ class LoadedPrompt:
 
 def new_prompt_yaml(template: str, type_: str = "system", description: str = "") -> str:
     """The YAML text of a new single-template prompt, variables taken from the template."""
-    from ptrain.storage.yamlio import dump_roundtrip
-
     try:
         variables = template_variables(template)
     except ValueError as exc:
@@ -276,8 +273,6 @@ def rewrite_prompt_text(text: str, changes: dict[str, Any], source: str = "<prom
     are kept (with their comments) and only each ``content`` is replaced; messages are added or
     dropped at the end when the count differs. Multi-line strings are written as ``|`` blocks.
     """
-    from ptrain.storage.yamlio import dump_roundtrip, load_roundtrip
-
     doc = load_roundtrip(text, source)
     if not isinstance(doc, dict):
         raise ValidationError(
@@ -316,8 +311,6 @@ def _rewrite_messages(nodes: list, messages: list) -> None:
 
 def _literal(value: Any) -> Any:
     """Multi-line strings as ``|`` blocks, recursively; other values unchanged."""
-    from ptrain.storage.yamlio import literal
-
     if isinstance(value, str):
         return literal(value)
     if hasattr(value, "model_dump"):

@@ -30,11 +30,13 @@ from ptrain.layout import (
     DEFAULT_PROMPTS_DIR,
     check_name,
     env_problem,
+    raw_settings,
 )
 from ptrain.storage import history
 from ptrain.storage.git import DEPLOY_TAG_PREFIX, Git, GitError
 from ptrain.storage.yamlio import load_roundtrip, load_safe
-from ptrain.versions import Version
+from ptrain.suggest import hint
+from ptrain.versions import Version, listing
 
 if TYPE_CHECKING:
     from ptrain.config import Config
@@ -69,10 +71,10 @@ class PromptRepo:
     def config(self) -> Config:
         """``ptrain.yaml``, fully validated (errors name file:line)."""
         if self._config is None:
-            from ptrain.config import Config, load_config
+            from ptrain.config import Config, load_config  # lazy: keeps pydantic off prompt show
 
             if self.git.bare:
-                from ptrain.schema import validate_document
+                from ptrain.schema import validate_document  # lazy: keeps pydantic off prompt show
 
                 doc = load_roundtrip(
                     (self.git.show_file("HEAD", CONFIG_FILE) or b"").decode(), CONFIG_FILE
@@ -87,8 +89,6 @@ class PromptRepo:
         if self._config is not None:
             return getattr(self._config, key)
         if self._raw is None:
-            from ptrain.layout import raw_settings
-
             data = self.git.show_file("HEAD", CONFIG_FILE) if self.git.bare else None
             self._raw = raw_settings(self.root, data)
         value = self._raw.get(key)
@@ -124,8 +124,6 @@ class PromptRepo:
         if bad:
             raise PtrainError(bad[:200], "use lowercase letters, digits, '-' and '_'")
         if env not in self.envs:
-            from ptrain.suggest import hint
-
             raise PtrainError(
                 f"unknown env {env!r}; this repo has {', '.join(self.envs)}",
                 hint(env, self.envs, "use one of those or add it to `envs` in ptrain.yaml"),
@@ -155,8 +153,6 @@ class PromptRepo:
                 for c in self.git.log_file_commits([path])
             ]
         if not commits:
-            from ptrain.suggest import hint
-
             raise PromptNotFound(
                 f"no prompt named {name!r}",
                 hint(name, self.prompt_names(), "see `ptrain prompt list`"),
@@ -186,8 +182,6 @@ class PromptRepo:
 
     def listing(self) -> list[dict]:
         """Per prompt: name, latest version and commit, what each env runs (see versions.listing)."""
-        from ptrain.versions import listing
-
         return listing(self)
 
     def _prompt_commits(self) -> dict[str, list[list[str]]]:
@@ -295,7 +289,10 @@ class PromptRepo:
     def load(
         self, name: str, version: str | int | None = None, env: str | None = None
     ) -> LoadedPrompt:
-        from ptrain.prompts import LoadedPrompt, parse_prompt
+        from ptrain.prompts import (  # lazy: keeps pydantic off prompt show
+            LoadedPrompt,
+            parse_prompt,
+        )
 
         v = self.resolve(name, version, env)
         spec = parse_prompt(
@@ -323,7 +320,7 @@ class PromptRepo:
         if unit_id is not None and version is None:
             # A/B: the experiment's model module picks the unit's sticky variant (no cycle:
             # ptrain.ab.model depends on nothing above storage and the prompt format)
-            from ptrain.ab.model import runtime_variant
+            from ptrain.ab.model import runtime_variant  # lazy: keeps pydantic off prompt show
 
             hit = runtime_variant(self.git, name, env, str(unit_id), self.prompt_path)
             if hit is not None:
@@ -337,8 +334,6 @@ class PromptRepo:
         ref = f"{DEPLOY_TAG_PREFIX}{name}@{env}"
         value = self.git.read_ref_fast(ref)
         if value is None:
-            from ptrain.suggest import hint
-
             self.check_env(env)  # a typo in the env says so (error path only: get stays fast)
             raise VersionNotFound(
                 f"{name} is not deployed to {env}",
@@ -356,7 +351,7 @@ class PromptRepo:
             raise VersionNotFound(f"{name}@{env} points at a missing object", "run `ptrain sync`")
         meta = parse_record_text(tag[2].decode()) if tag[1] == "tag" else {}
         commit = meta.get("to_commit") or (value if tag[1] == "commit" else "")
-        from ptrain.prompts import LoadedPrompt, PromptSpec
+        from ptrain.prompts import LoadedPrompt, PromptSpec  # lazy: keeps pydantic off prompt show
 
         spec = PromptSpec.model_validate(load_safe(blob[2], self.prompt_path(name)))
         num = meta.get("to_version")
@@ -378,7 +373,7 @@ class PromptRepo:
         authoring.writable(self)
 
     def _check_content(self, name: str, text: str, source: str | None = None) -> PromptSpec:
-        from ptrain.prompts import parse_prompt
+        from ptrain.prompts import parse_prompt  # lazy: keeps pydantic off prompt show
 
         path = source or self.prompt_path(name)
         return parse_prompt(load_roundtrip(text, path), path)
@@ -467,7 +462,7 @@ class PromptRepo:
     def feedback_summary(
         self, name: str | None = None, *, by: str = "prompt", since: str | None = None
     ):
-        from ptrain import feedback
+        from ptrain import feedback  # lazy: keeps ptrain.feedback off PromptRepo.get
 
         return feedback.summarize(self.root, name, by=by, since=since)
 

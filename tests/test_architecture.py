@@ -5,6 +5,10 @@ Every ``import`` and ``from ... import`` of a ptrain module is an edge, wherever
 at the top, inside a function (a lazy import is still a dependency) or under
 ``if TYPE_CHECKING:`` (a type-only edge; a cycle through one is still a cycle in the design, and
 the first thing a refactor turns into a runtime one). Nothing is allow-listed here.
+
+A ptrain module imported inside a function hides a dependency from a reader of the module's top,
+so each one says why it is lazy with a ``# lazy: <reason>`` comment on the statement (a fast
+path it keeps a library off, a cycle it avoids, an optional dependency).
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 # a function may be longer when the line just above its ``def`` (or its first decorator) says why
 LONG_FUNCTION_MARK = "# long function:"
+LAZY_MARK = "# lazy:"
+# Being converted in parallel (own-module imports moved to the top or marked); remove when done.
+LAZY_NOT_YET_CHECKED = (
+    "ptrain/training/",
+    "ptrain/feedback/",
+    "ptrain/cli/feedback.py",
+    "ptrain/repo.py:PromptRepo.record_feedback",
+)
 
 
 def module_name(path: Path) -> str:
@@ -174,6 +186,46 @@ def long_functions(path: Path) -> list[tuple[str, int, int]]:
     return out
 
 
+def unmarked_lazy_imports(path: Path, rel: str = "") -> list[tuple[str, int, str]]:
+    """(function, line, statement) of the imports of ptrain modules written inside a function
+    without a ``# lazy: <reason>`` comment on one of the statement's lines (the first, or any
+    line of a parenthesised ``from ... import (...)``). ``rel`` is the path the allow-list sees."""
+    text = path.read_text()
+    lines = text.splitlines()
+    out = []
+
+    def own(node: ast.Import | ast.ImportFrom) -> bool:
+        if isinstance(node, ast.Import):
+            return any(a.name.split(".")[0] == "ptrain" for a in node.names)
+        return bool(node.level) or (node.module or "").split(".")[0] == "ptrain"
+
+    def marked(node: ast.stmt) -> bool:
+        for line in lines[node.lineno - 1 : (node.end_lineno or node.lineno)]:
+            _, mark, reason = line.partition(LAZY_MARK)
+            if mark and reason.strip():
+                return True
+        return False
+
+    def visit(node: ast.AST, fn: str, qual: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{qual}{child.name}"
+                visit(child, name, name + ".")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, fn, f"{qual}{child.name}.")
+            elif isinstance(child, ast.Import | ast.ImportFrom):
+                allowed = rel.startswith(LAZY_NOT_YET_CHECKED) or f"{rel}:{fn}".startswith(
+                    LAZY_NOT_YET_CHECKED
+                )
+                if fn and own(child) and not marked(child) and not allowed:
+                    out.append((fn, child.lineno, lines[child.lineno - 1].strip()))
+            else:
+                visit(child, fn, qual)
+
+    visit(ast.parse(text, str(path)), "", "")
+    return out
+
+
 # -- the checker checks what it should (on small synthetic packages) ---------------------------
 
 
@@ -235,6 +287,38 @@ def test_the_checker_measures_functions(tmp_path):
     assert [(n, ln, length) for n, ln, length in found] == [("long", 1, 86), ("C.method", 181, 87)]
 
 
+def test_the_checker_finds_unmarked_lazy_own_imports(tmp_path):
+    p = tmp_path / "m.py"
+    p.write_text(
+        "import json\n"
+        "from ptrain.errors import PtrainError\n"  # top level: fine
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from ptrain.repo import PromptRepo\n"  # type-only: fine
+        "def plain():\n    from ptrain.repo import PromptRepo\n"  # unmarked
+        "def third_party():\n    import numpy\n"  # not ptrain's: fine
+        "def marked():\n    from ptrain.prompts import x  # lazy: keeps pydantic off show\n"
+        "def empty_reason():\n    from ptrain.prompts import x  # lazy:\n"
+        "def wrapped():\n    from ptrain.prompts import (  # lazy: keeps pydantic off show\n"
+        "        a,\n        b,\n    )\n"
+        "class C:\n    def method(self):\n        if self:\n            from . import sibling\n"
+        "            import ptrain.storage.git\n"
+    )
+    found = unmarked_lazy_imports(p)
+    assert [(fn, line) for fn, line, _ in found] == [
+        ("plain", 7),
+        ("empty_reason", 13),
+        ("C.method", 22),
+        ("C.method", 23),
+    ]
+    assert unmarked_lazy_imports(p, "ptrain/training/x.py") == []
+    assert [fn for fn, _, _ in unmarked_lazy_imports(p, "ptrain/repo.py")] == [
+        "plain",
+        "empty_reason",
+        "C.method",
+        "C.method",
+    ]
+
+
 # -- ptrain itself ------------------------------------------------------------------------------
 
 
@@ -285,3 +369,18 @@ def test_ab_model_and_stats_sit_below_the_repo(module):
                 seen.add(dst)
                 todo.append(dst)
     assert not seen & {"ptrain.repo", "ptrain.ab.service", "ptrain.feedback", "ptrain.ab"}, seen
+
+
+def test_every_lazy_own_import_says_why():
+    """Own modules are imported at the top; one imported inside a function carries a
+    ``# lazy: <reason>`` comment (measured fast path, cycle, optional dependency)."""
+    found = [
+        f"{rel}:{line} in {fn}: {stmt}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for rel in [path.relative_to(ROOT).as_posix()]
+        for fn, line, stmt in unmarked_lazy_imports(path, rel)
+    ]
+    assert not found, (
+        f"function-local imports of ptrain modules without a '{LAZY_MARK} <reason>' comment "
+        "(move them to the top of the module, or say why they stay lazy):\n  " + "\n  ".join(found)
+    )
