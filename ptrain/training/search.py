@@ -279,7 +279,7 @@ class Search:
             return
         if len(new) >= MIN_RACE and len(self.selection) >= 12:
             rng = random.Random(self.seed * 7919 + rnd)
-            mini = rng.sample(self.selection, max(6, len(self.selection) // 6))
+            mini = self._minibatch(new, rng)
             for i, e in enumerate(new):
                 # anytime: leave room to score at least one candidate on every selection case
                 if not self._affords(len(self.selection)):
@@ -305,6 +305,15 @@ class Search:
             self._evaluate(e, self.selection)
             e.full = True
             e.status = "scored on every selection case"
+
+    def _minibatch(self, new: list[Entry], rng: random.Random) -> list[Any]:
+        """One minibatch for the whole round, of cases no new candidate carries as an example:
+        otherwise a candidate holding most of the cases (a pool for per-call selection) would
+        be raced on the two or three left, and the candidates on different cases."""
+        size = max(6, len(self.selection) // 6)
+        carried = {case_key(ex.inputs) for e in new for ex in checked(e.text).examples}
+        free = [c for c in self.selection if case_key(c.vars) not in carried]
+        return rng.sample(free if len(free) >= size else self.selection, size)
 
     def _pick_parent(self, rnd: int) -> Entry:
         front = pareto_front([self.base, *self.log.entries])

@@ -203,3 +203,21 @@ def test_instruction_like_text_from_a_feedback_example_is_flagged(train_repo):
 
 def test_labels_of_the_suite(train_repo):
     assert prepare(train_repo, "support/route").labels == LABELS
+
+
+def test_the_minibatch_avoids_cases_a_new_candidate_carries_as_examples():
+    import random
+    from types import SimpleNamespace
+
+    from ptrain.training.search import Entry, Search
+
+    cases = [SimpleNamespace(id=f"c{i}", vars={"message": f"text {i}"}) for i in range(36)]
+    pool = "\n".join(f"  - inputs: {{message: text {i}}}\n    output: billing" for i in range(30))
+    text = (
+        "schema_version: 1\ninput_variables: [message]\ntemplate: 'Route: {message}'\n"
+        f"examples:\n{pool}\nexample_selection: {{k: 4}}\n"
+    )
+    s = Search.__new__(Search)
+    s.selection = cases
+    mini = s._minibatch([Entry("d", text, None, 1)], random.Random(0))
+    assert len(mini) == 6 and {c.id for c in mini} == {f"c{i}" for i in range(30, 36)}
