@@ -55,7 +55,7 @@ def _selecting(spec: _Spec) -> ChatPromptTemplate:
     from langchain_core.example_selectors import BaseExampleSelector
     from langchain_core.prompts import ChatPromptTemplate, FewShotChatMessagePromptTemplate
 
-    from ptrain.llm.select import nearest
+    from ptrain.llm.select import nearest  # lazy: numpy and FAISS only for selecting prompts
 
     msgs = spec.chat_messages()
     human = next((t for r, t in reversed(msgs) if r == "human"), None)

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptrain.errors import BudgetExceeded, ValidationError
+from ptrain.evaluation import evaluate
 from ptrain.prompts import LoadedPrompt
+from ptrain.training import approaches as registry
 from ptrain.training.base import Candidate, Failure, TrainContext
 from ptrain.training.data import case_key
 from ptrain.training.edits import checked, instruction_of, with_instruction
@@ -171,7 +173,6 @@ class Search:
         left = self.budget.remaining().get("calls")
         if left is not None and left - self.reserve < len(cases):
             raise OutOfBudget(f"{left} calls left, {self.reserve} reserved for confirmation")
-        from ptrain.evaluation import evaluate
 
         p = LoadedPrompt(self.ctx.name, checked(entry.text), "", None)
         r = evaluate(
@@ -199,7 +200,6 @@ class Search:
 
     # -- proposing ------------------------------------------------------------------------
     def _propose(self, parent: Entry, ops: list[str], log: RoundLog, rnd: int) -> list[Entry]:
-        from ptrain.training import approaches as registry
 
         ctx = self.ctx.for_parent(parent.text, parent.label, self.failures(parent))
         ctx.history = [
