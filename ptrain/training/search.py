@@ -8,7 +8,7 @@ failing cases; they also cross the best instruction variants with the best examp
 (MIPROv2's joint search over instructions × demos).
 
 Each round's new candidates race: all run on a minibatch of the selection cases; the best third,
-if they beat the parent on that minibatch, run on the rest. Only fully scored candidates join the pool. Scores never use
+if they beat or tie the parent on that minibatch (a tie at zero does not count), run on the rest. Only fully scored candidates join the pool. Scores never use
 a case the candidate carries as an example. Before every evaluation the search checks that the
 budget still holds the calls reserved for confirmation; when it does not, the search stops and
 what it has is confirmed (anytime). All calls go through the response cache, so a re-run with the
@@ -292,7 +292,11 @@ class Search:
             bar = _mean([parent.scores[c.id] for c in mini if c.id in parent.scores])
             new.sort(key=lambda e: -(e.minibatch or 0.0))
             keep = max(1, math.ceil(len(new) / KEEP))
-            survivors = [e for e in new[:keep] if (e.minibatch or 0.0) > bar]
+            # a tie goes on too, unless both are at zero: a parent perfect on a lucky minibatch
+            # must not stop every candidate before the full selection set can tell them apart
+            survivors = [
+                e for e in new[:keep] if (e.minibatch or 0.0) > bar or (e.minibatch == bar > 0)
+            ]
             for e in new:
                 if e not in survivors:
                     e.status = (
