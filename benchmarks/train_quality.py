@@ -536,6 +536,19 @@ def _dspy_compile(
         return student
     if method == "LabeledFewShot(k=8)":
         return dspy.LabeledFewShot(k=8).compile(student, trainset=trainset)
+    if method == "KNNFewShot(k=4)":
+        # DSPy's own per-call retrieval of demos, with the embedder ptrain uses (MiniLM) and no
+        # bootstrapping: labelled nearest neighbours, what ptrain's `similar` candidates do
+        from ptrain.llm.embed import embedder
+
+        emb = embedder()
+        return dspy.KNNFewShot(
+            k=4,
+            trainset=trainset,
+            vectorizer=dspy.Embedder(lambda texts: emb.embed(list(texts)), caching=False),
+            max_bootstrapped_demos=0,
+            max_labeled_demos=4,
+        ).compile(student)
     if method.startswith("BootstrapFewShotWithRandomSearch"):
         opt = dspy.BootstrapFewShotWithRandomSearch(
             metric=metric,
@@ -626,7 +639,7 @@ def run_dspy(
     calls, tokens = counter.snapshot()
     compile_s = time.perf_counter() - t0
     val = dspy_eval(prog, valset, metric)
-    if method in ("zero-shot", "LabeledFewShot(k=8)"):
+    if method in ("zero-shot", "LabeledFewShot(k=8)", "KNNFewShot(k=4)"):
         # no selection: scoring on val is what it costs to know its score
         calls, tokens = counter.snapshot()
         compile_s = time.perf_counter() - t0

@@ -17,7 +17,14 @@ A prompt file (schema_version 1)::
     examples:                    # optional few-shot examples, shown before the last human turn
       - inputs: {message: "My card was charged twice"}
         output: billing
+    example_selection:           # optional: show only the k examples nearest each call's inputs
+      by: similarity
+      k: 4
     model: {temperature: 0.0, max_tokens: 16}
+
+Without ``example_selection`` every example is shown on every call. With it, ``examples`` is a
+pool and each call shows the ``k`` whose inputs are most similar to the call's (see
+``ptrain.llm.select``), the most similar last.
 
 Templates use f-string style placeholders only (``{name}``; ``{{`` for a literal brace).
 Attribute access, indexing and format specs are rejected, so a template from an untrusted file
@@ -86,6 +93,14 @@ class Example(Strict):
     output: str
 
 
+class ExampleSelection(Strict):
+    """Per-call examples: the ``k`` of the pool nearest to the call's inputs."""
+
+    by: Literal["similarity"] = "similarity"
+    k: int = Field(4, ge=1, le=64)
+    embedder: Literal["all-minilm-l6-v2"] = "all-minilm-l6-v2"  # the embedded local model
+
+
 class ModelHints(Strict):
     model: str | None = None
     temperature: float | None = Field(None, ge=0.0, le=2.0)
@@ -102,6 +117,7 @@ class PromptSpec(Strict):
     messages: list[Message] | None = None
     template: str | None = None
     examples: list[Example] = Field(default_factory=list)
+    example_selection: ExampleSelection | None = None
     model: ModelHints = Field(default_factory=ModelHints)
 
     @model_validator(mode="after")
@@ -142,6 +158,11 @@ class PromptSpec(Strict):
                 raise ValueError(
                     f"examples[{i}] has input '{extra[0]}' that is not an input variable"
                 )
+        if self.example_selection is not None and not self.examples:
+            raise AtKey(
+                "example_selection needs a pool of examples; add `examples` or remove it",
+                ("example_selection",),
+            )
         return self
 
     def _located_templates(self) -> list[tuple[tuple, str]]:
@@ -162,20 +183,21 @@ class PromptSpec(Strict):
             return [(m.role, m.content) for m in self.messages]
         return [("system" if self.type == "system" else "human", self.template or "")]
 
-    def expanded_templates(self) -> list[tuple[str, str]]:
+    def expanded_templates(self, examples: list[Example] | None = None) -> list[tuple[str, str]]:
         """chat_messages() with the few-shot examples inserted, as (role, template) pairs.
 
-        Each example becomes a human turn (the last human template filled with the example's
+        ``examples`` (default: all of them) are the ones to show. Each example becomes a human turn (the last human template filled with the example's
         inputs) and an ai turn (its output), placed before the last human turn. Example text is
         escaped, so braces inside it are literal and never placeholders.
         """
         msgs = self.chat_messages()
-        if not self.examples:
+        shown = self.examples if examples is None else examples
+        if not shown:
             return msgs
         human = next((t for r, t in reversed(msgs) if r == "human"), None)
         blanks = {v: "" for v in self.input_variables}
         shots: list[tuple[str, str]] = []
-        for ex in self.examples:
+        for ex in shown:
             if human is not None:
                 text = human.format_map({**blanks, **ex.inputs})
             else:
@@ -229,7 +251,12 @@ class LoadedPrompt:
 
     def format_messages(self, **variables: Any) -> list[tuple[str, str]]:
         """(role, text) messages with few-shot examples before the last human turn."""
-        return [(role, _fill(t, variables)) for role, t in self.spec.expanded_templates()]
+        shown = None
+        if self.spec.example_selection is not None:
+            from ptrain.llm.select import select_examples  # lazy: numpy/FAISS off get()
+
+            shown = select_examples(self.spec, variables)
+        return [(role, _fill(t, variables)) for role, t in self.spec.expanded_templates(shown)]
 
     def format(self, **variables: Any) -> str:
         """The prompt as text (a single template's text, or role-prefixed chat messages)."""

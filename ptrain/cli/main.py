@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -120,6 +121,11 @@ class _Root(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # the reader closed the pipe (`ptrain prompt show X | head -1`): its choice, not an
+            # error — stop quietly with 0 (as ripgrep does), so `set -o pipefail` scripts pass
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
 
 
 app = typer.Typer(

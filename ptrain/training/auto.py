@@ -17,7 +17,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ptrain.errors import PtrainError
+from ptrain.review.publish import open_or_update_pr, review_instructions
 from ptrain.storage.yamlio import atomic_write
+from ptrain.training.run import train
+from ptrain.training.triggers import status
 
 PENDING_FILE = "ptrain-auto-pending.json"
 
@@ -40,8 +43,6 @@ def run_auto(
     approach: str = "auto",
 ) -> list[dict]:
     """Train what is due; one dict per prompt trained (outcome, branch, report path, PR url)."""
-    from ptrain.training.run import train
-    from ptrain.training.triggers import status
 
     out: list[dict] = []
     pending = _pending(repo) if open_pr else {}
@@ -71,7 +72,6 @@ def run_auto(
 
 
 def _open_pr(repo, res, row: dict, remote: str, pending: dict) -> None:
-    from ptrain.review.publish import open_or_update_pr, review_instructions
 
     try:
         row["pr_url"] = open_or_update_pr(repo, res, remote=remote)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ptrain.prompts import LoadedPrompt
+from ptrain.training.edits import checked
 
 POSITIVE = 0.8  # a rating at or above this is a good interaction
 NEGATIVE = 0.4  # at or below this, a bad one
@@ -88,8 +89,6 @@ class TrainContext:
     def for_parent(self, text: str, label: str, failures: list[Failure]) -> TrainContext:
         """The same data, with ``text`` (a pool candidate) as the prompt operators edit."""
         from dataclasses import replace
-
-        from ptrain.training.edits import checked
 
         prompt = LoadedPrompt(self.name, checked(text), self.prompt.commit, self.prompt.version)
         return replace(

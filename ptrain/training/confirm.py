@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ptrain.evaluation import compare
 from ptrain.training.search import Entry
 
 CONFIRM_TOP = 2
@@ -29,7 +30,6 @@ def confirm(
     affordable: Callable[[], bool] = lambda: True,
 ) -> list[tuple[Entry, Any, Any]]:
     """(entry, confirmation EvalResult, Comparison) for each candidate confirmed, in order."""
-    from ptrain.evaluation import compare
 
     todo = ranked[:k]
     alpha = significance / max(1, len(todo))

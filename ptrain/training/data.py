@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptrain.errors import PtrainError
+from ptrain.evaluation import load_suite
+from ptrain.feedback import iter_feedback
 from ptrain.prompts import LoadedPrompt
 from ptrain.training.base import Interaction, interactions_from_feedback
 from ptrain.training.edits import checked
@@ -141,8 +143,6 @@ def _interactions(records, held_keys, build_cases, labels, notes):
 def prepare(
     repo, name: str, *, seed: int = 0, confirm_fraction: float = CONFIRM_FRACTION
 ) -> TrainData:
-    from ptrain.evaluation import load_suite
-    from ptrain.feedback import iter_feedback
 
     base_v = repo.resolve(name, "latest")  # a candidate builds on the branch, not the deploy
     text = repo.read_text(name, base_v.commit)

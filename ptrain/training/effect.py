@@ -15,6 +15,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ptrain.ab.stats import mean_interval, wilson
+from ptrain.feedback import iter_feedback
 from ptrain.training.base import POSITIVE
 from ptrain.training.triggers import TRAILER
 
@@ -128,7 +129,6 @@ def _judge(e: Effect) -> None:
 
 def trained_effects(repo, name: str, env: str | None = None) -> list[Effect]:
     """One Effect per deploy of a trained version of ``name`` (oldest first)."""
-    from ptrain.feedback import iter_feedback
 
     deploys = [r for r in repo.history(name, env) if r.action == "deploy" and r.from_commit]
     trained = []

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ptrain.errors import GitError
+from ptrain.evaluation.suite import Case
+from ptrain.storage.yamlio import dump_roundtrip, load_roundtrip
 from ptrain.training.report import render_report
 from ptrain.training.triggers import TRAILER
 
@@ -79,8 +81,6 @@ def _push(repo, res, remote: str, ref: str) -> None:
 
 def _suite_with_cases(repo, name: str, suite, new_cases: list[dict]) -> tuple[str, bytes]:
     """The suite file (YAML) with the new regression cases appended, comments preserved."""
-    from ptrain.evaluation.suite import Case
-    from ptrain.storage.yamlio import dump_roundtrip, load_roundtrip
 
     path = suite.path or f"{repo.config.evals_dir}/{name}.yaml"
     if path.endswith(".jsonl"):

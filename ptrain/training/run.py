@@ -23,9 +23,18 @@ from datetime import datetime
 from typing import Any
 
 from ptrain.errors import BudgetExceeded, PtrainError
+from ptrain.evaluation import evaluate
+from ptrain.evaluation.service import evaluation_options, response_cache_dir
+from ptrain.evaluation.store import ResultStore
+from ptrain.llm.budget import Budget
+from ptrain.llm.client import LLM
 from ptrain.prompts import LoadedPrompt
 from ptrain.training.base import Candidate, TrainContext
+from ptrain.training.confirm import CONFIRM_TOP, confirm
+from ptrain.training.data import prepare
 from ptrain.training.edits import checked
+from ptrain.training.flags import flags_for
+from ptrain.training.output import publish
 from ptrain.training.report import unified_diff  # noqa: F401  (re-exported for the report)
 from ptrain.training.search import Entry, Search, SearchLog, digest_of
 from ptrain.training.triggers import TriggerStatus, evaluate_triggers, last_trained
@@ -177,12 +186,6 @@ def train(
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> TrainResult:
-    from ptrain.evaluation.service import evaluation_options, response_cache_dir
-    from ptrain.evaluation.store import ResultStore
-    from ptrain.llm.budget import Budget
-    from ptrain.llm.client import LLM
-    from ptrain.training.data import prepare
-    from ptrain.training.output import publish
 
     cfg = repo.config
     data = prepare(repo, name, seed=seed)
@@ -264,7 +267,6 @@ class _Confirmer:
         return len(self.data.confirmation) * (self.runs if hot else 1)
 
     def reserve(self) -> int:
-        from ptrain.training.confirm import CONFIRM_TOP
 
         return self.calls_per_prompt() * CONFIRM_TOP
 
@@ -273,7 +275,6 @@ class _Confirmer:
         return left is None or left >= self.calls_per_prompt()
 
     def score(self, p: LoadedPrompt, what: str):
-        from ptrain.evaluation import evaluate
 
         # An evaluation is all or nothing: scoring half the cases would compare apples to pears.
         if not self.affordable():
@@ -299,8 +300,6 @@ class _Confirmer:
 
 
 def _confirm(res: TrainResult, confirmer: _Confirmer, data) -> None:
-    from ptrain.training.confirm import confirm
-    from ptrain.training.flags import flags_for
 
     log = res.search
     assert log is not None
@@ -376,6 +375,6 @@ def prompt_digest(text: str) -> str:
 
 
 def _embedder(cfg):
-    from ptrain.llm.embed import embedder
+    from ptrain.llm.embed import embedder  # lazy: numpy, only when an operator embeds
 
     return embedder(cfg.models.embedder)

@@ -8,7 +8,7 @@ failing cases; they also cross the best instruction variants with the best examp
 (MIPROv2's joint search over instructions × demos).
 
 Each round's new candidates race: all run on a minibatch of the selection cases; the best third,
-if they beat the parent on that minibatch, run on the rest. Only fully scored candidates join the pool. Scores never use
+if they beat or tie the parent on that minibatch (a tie at zero does not count), run on the rest. Only fully scored candidates join the pool. Scores never use
 a case the candidate carries as an example. Before every evaluation the search checks that the
 budget still holds the calls reserved for confirmation; when it does not, the search stops and
 what it has is confirmed (anytime). All calls go through the response cache, so a re-run with the
@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptrain.errors import BudgetExceeded, ValidationError
+from ptrain.evaluation import evaluate
 from ptrain.prompts import LoadedPrompt
+from ptrain.training import approaches as registry
 from ptrain.training.base import Candidate, Failure, TrainContext
 from ptrain.training.data import case_key
 from ptrain.training.edits import checked, instruction_of, with_instruction
@@ -171,7 +173,6 @@ class Search:
         left = self.budget.remaining().get("calls")
         if left is not None and left - self.reserve < len(cases):
             raise OutOfBudget(f"{left} calls left, {self.reserve} reserved for confirmation")
-        from ptrain.evaluation import evaluate
 
         p = LoadedPrompt(self.ctx.name, checked(entry.text), "", None)
         r = evaluate(
@@ -199,7 +200,6 @@ class Search:
 
     # -- proposing ------------------------------------------------------------------------
     def _propose(self, parent: Entry, ops: list[str], log: RoundLog, rnd: int) -> list[Entry]:
-        from ptrain.training import approaches as registry
 
         ctx = self.ctx.for_parent(parent.text, parent.label, self.failures(parent))
         ctx.history = [
@@ -279,7 +279,7 @@ class Search:
             return
         if len(new) >= MIN_RACE and len(self.selection) >= 12:
             rng = random.Random(self.seed * 7919 + rnd)
-            mini = rng.sample(self.selection, max(6, len(self.selection) // 6))
+            mini = self._minibatch(new, rng)
             for i, e in enumerate(new):
                 # anytime: leave room to score at least one candidate on every selection case
                 if not self._affords(len(self.selection)):
@@ -292,7 +292,11 @@ class Search:
             bar = _mean([parent.scores[c.id] for c in mini if c.id in parent.scores])
             new.sort(key=lambda e: -(e.minibatch or 0.0))
             keep = max(1, math.ceil(len(new) / KEEP))
-            survivors = [e for e in new[:keep] if (e.minibatch or 0.0) > bar]
+            # a tie goes on too, unless both are at zero: a parent perfect on a lucky minibatch
+            # must not stop every candidate before the full selection set can tell them apart
+            survivors = [
+                e for e in new[:keep] if (e.minibatch or 0.0) > bar or (e.minibatch == bar > 0)
+            ]
             for e in new:
                 if e not in survivors:
                     e.status = (
@@ -305,6 +309,15 @@ class Search:
             self._evaluate(e, self.selection)
             e.full = True
             e.status = "scored on every selection case"
+
+    def _minibatch(self, new: list[Entry], rng: random.Random) -> list[Any]:
+        """One minibatch for the whole round, of cases no new candidate carries as an example:
+        otherwise a candidate holding most of the cases (a pool for per-call selection) would
+        be raced on the two or three left, and the candidates on different cases."""
+        size = max(6, len(self.selection) // 6)
+        carried = {case_key(ex.inputs) for e in new for ex in checked(e.text).examples}
+        free = [c for c in self.selection if case_key(c.vars) not in carried]
+        return rng.sample(free if len(free) >= size else self.selection, size)
 
     def _pick_parent(self, rnd: int) -> Entry:
         front = pareto_front([self.base, *self.log.entries])

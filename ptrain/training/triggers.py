@@ -21,6 +21,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ptrain.config import AutoTrainingConfig
+from ptrain.errors import PromptNotFound
+from ptrain.feedback import iter_feedback
+from ptrain.storage.history import trailer_index
 
 TRAILER = "Ptrain-Trained"
 
@@ -149,7 +152,6 @@ def evaluate_triggers(
 def trained_index(repo) -> dict[str, str]:
     """Prompt name -> UTC timestamp of its last training, for every prompt, from one
     ``git log --all`` (cached per ref state; see :mod:`ptrain.storage.history`)."""
-    from ptrain.storage.history import trailer_index
 
     return {n: _utc(date) for n, (_, date) in trailer_index(repo.git, TRAILER).items()}
 
@@ -167,7 +169,6 @@ def last_trained(repo, name: str, index: dict[str, str] | None = None) -> str | 
 def status(
     repo, names: list[str] | None = None, now: datetime | None = None
 ) -> list[TriggerStatus]:
-    from ptrain.feedback import iter_feedback
 
     out = []
     index = trained_index(repo)  # one git log for every prompt, not one per prompt
@@ -185,7 +186,6 @@ def status(
 def _feedback_since(repo, index: dict[str, str]) -> dict[str, list[dict]]:
     """Every prompt's records newer than its last training, from one walk over the shards
     (the store is opened once, not once per prompt)."""
-    from ptrain.feedback import iter_feedback
 
     out: dict[str, list[dict]] = {}
     for r in iter_feedback(repo.root):
@@ -201,8 +201,6 @@ def due(repo, names: list[str] | None = None, now: datetime | None = None) -> li
     that fire, the approach they choose and the figures, for a CI matrix (``train due``)."""
     missing = sorted(set(names or ()) - set(repo.prompt_names()))
     if missing:
-        from ptrain.errors import PromptNotFound
-
         raise PromptNotFound(f"no prompt named {missing[0]!r}", "see `ptrain prompt list`")
     return [
         {

@@ -71,8 +71,10 @@ def test_few_shot_proposes_balanced_and_label_prior_sets(scripted):
     pool += [_good(30 + i, f"cannot sign in {i}", "login") for i in range(3)]
     cands = FewShot().propose(_ctx(pool), 3)
     kinds = {c.label.split(" k=")[0] for c in cands}
-    assert kinds == {"few_shot balanced", "few_shot label prior"}
+    assert kinds == {"few_shot balanced", "few_shot label prior", "few_shot similar"}
     for c in cands:
+        if "similar" in c.label:
+            continue
         mix = Counter(ex.output for ex in checked(c.text).examples)
         assert set(mix) <= set(LABELS)
         if "balanced" in c.label:
@@ -80,6 +82,24 @@ def test_few_shot_proposes_balanced_and_label_prior_sets(scripted):
         else:  # follows the pool's mix: billing dominates
             assert mix["billing"] > mix["shipping"] + mix["login"], mix
     assert all(c.feedback_ids for c in cands)
+
+
+def test_few_shot_proposes_the_pool_with_per_call_selection(scripted):
+    from ptrain.training.approaches.few_shot import FewShot
+
+    pool = [_good(i, f"bill issue {i}", "billing") for i in range(12)]
+    pool += [_good(20 + i, f"parcel {i} late", "shipping") for i in range(3)]
+    similar = [c for c in FewShot().propose(_ctx(pool), 3) if "similar" in c.label]
+    assert [c.label for c in similar] == [
+        "few_shot similar k=4 of 15",
+        "few_shot similar k=8 of 15",
+    ]
+    for c, k in zip(similar, (4, 8), strict=True):
+        spec = checked(c.text)
+        assert spec.example_selection is not None and spec.example_selection.k == k
+        assert len(spec.examples) == 15  # the whole pool, canonical labels
+        assert {ex.output for ex in spec.examples} == {"billing", "shipping"}
+        assert len(c.feedback_ids) == 15
 
 
 def test_few_shot_uses_canonical_labels_from_data_preparation(train_repo):

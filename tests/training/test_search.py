@@ -203,3 +203,54 @@ def test_instruction_like_text_from_a_feedback_example_is_flagged(train_repo):
 
 def test_labels_of_the_suite(train_repo):
     assert prepare(train_repo, "support/route").labels == LABELS
+
+
+def test_the_minibatch_avoids_cases_a_new_candidate_carries_as_examples():
+    import random
+    from types import SimpleNamespace
+
+    from ptrain.training.search import Entry, Search
+
+    cases = [SimpleNamespace(id=f"c{i}", vars={"message": f"text {i}"}) for i in range(36)]
+    pool = "\n".join(f"  - inputs: {{message: text {i}}}\n    output: billing" for i in range(30))
+    text = (
+        "schema_version: 1\ninput_variables: [message]\ntemplate: 'Route: {message}'\n"
+        f"examples:\n{pool}\nexample_selection: {{k: 4}}\n"
+    )
+    s = Search.__new__(Search)
+    s.selection = cases
+    mini = s._minibatch([Entry("d", text, None, 1)], random.Random(0))
+    assert len(mini) == 6 and {c.id for c in mini} == {f"c{i}" for i in range(30, 36)}
+
+
+def test_a_tie_with_a_parent_perfect_on_the_minibatch_goes_on_a_tie_at_zero_does_not():
+    import random  # noqa: F401  (the search seeds its own)
+    from types import SimpleNamespace
+
+    from ptrain.training.search import Entry, Search
+
+    cases = [SimpleNamespace(id=f"c{i}", vars={"message": f"text {i}"}) for i in range(24)]
+    text = "schema_version: 1\ninput_variables: [message]\ntemplate: 'Route: {message}'\n"
+    s = Search.__new__(Search)
+    s.selection, s.seed, s.reserve = cases, 0, 0
+    s.budget = SimpleNamespace(remaining=lambda: {})
+    s.tick = lambda *_: None
+    right = {"tie": True, "zero": False, "zero2": False}
+
+    def fake_evaluate(entry, batch):
+        for c in batch:
+            entry.scores[c.id] = right[entry.digest]
+
+    s._evaluate = fake_evaluate
+    parent = Entry("parent", text, None, 0, scores={c.id: True for c in cases}, full=True)
+    new = [Entry(d, text + f"# {d}\n", None, 1) for d in ("zero", "tie", "zero2")]
+    s._race(new, parent, 1)
+    by = {e.digest: e for e in new}
+    assert by["tie"].full and len(by["tie"].scores) == 24
+    assert not by["zero"].full and by["zero"].status.startswith("stopped at the minibatch")
+
+    zero_parent = Entry("p0", text, None, 0, scores={c.id: False for c in cases}, full=True)
+    new = [Entry(d, text + f"# {d}\n", None, 1) for d in ("zero", "zero2", "tie")]
+    right["tie"] = False
+    s._race(new, zero_parent, 2)
+    assert not any(e.full for e in new)  # 0.00 = 0.00 is no reason to spend the full set

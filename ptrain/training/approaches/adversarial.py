@@ -15,6 +15,7 @@ import hashlib
 import random
 from statistics import median
 
+from ptrain.prompts import template_variables
 from ptrain.training.base import Candidate, TrainContext, quote
 from ptrain.training.edits import instruction_of, with_instruction
 
@@ -52,8 +53,6 @@ def main_variable(ctx: TrainContext) -> str | None:
     spec = ctx.prompt.spec
     for role, tmpl in reversed(spec.chat_messages()):
         if role == "human":
-            from ptrain.prompts import template_variables
-
             names = template_variables(tmpl)
             if names:
                 return names[-1]

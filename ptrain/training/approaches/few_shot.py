@@ -10,17 +10,23 @@ search decides on data which wins:
 
 * **balanced**: round-robin over the labels, so a classifier sees every label;
 * **label prior**: each label in proportion to how often it occurs in the pool (the real mix), so
-  a task where one label dominates is not taught that every label is equally likely.
+  a task where one label dominates is not taught that every label is equally likely;
+* **similar** (proposed first): the whole pool goes into the prompt with ``example_selection``,
+  so each call shows the k examples nearest its own inputs (``ptrain.llm.select``). On the
+  example's intent router this took SmolLM2-135M from 0.4 (16 fixed examples) to 0.9.
 """
 
 from __future__ import annotations
 
 from collections import Counter, OrderedDict
 
+from ptrain.prompts import rewrite_prompt_text
 from ptrain.training.base import Candidate, Interaction, TrainContext
 from ptrain.training.edits import with_examples
 
 MAX_EXAMPLES = 16
+MAX_POOL = 200  # examples kept for per-call selection (the prompt file stays reviewable)
+SIMILAR_KS = (4, 8)
 
 
 def _dedupe(items: list[Interaction], existing: set[str]) -> list[Interaction]:
@@ -113,7 +119,7 @@ class FewShot:
         outputs = [p.output or "" for p in pool]
         mix = Counter(o.strip().lower() for o in outputs)
         mix_text = ", ".join(f"{lab} {c}" for lab, c in mix.most_common())
-        out = []
+        out = self._similar(ctx, [pool[i] for i in order[:MAX_POOL]], mix_text)
         for kind, _k, picked in example_sets(order, outputs, n, len(pool)):
             chosen = [pool[i] for i in picked]
             examples = [{"inputs": ex.inputs, "output": ex.output} for ex in existing]
@@ -137,6 +143,34 @@ class FewShot:
                     ),
                     feedback_ids=[c.id for c in chosen if c.source == "feedback"],
                     case_ids=[c.id for c in chosen if c.source == "eval"],
+                )
+            )
+        return out
+
+    def _similar(self, ctx: TrainContext, pool: list[Interaction], mix: str) -> list[Candidate]:
+        """The pool as per-call examples: each call shows the k nearest its inputs."""
+        spec = ctx.prompt.spec
+        current = spec.example_selection.k if spec.example_selection else None
+        ks = [k for k in SIMILAR_KS if k != current and k < len(spec.examples) + len(pool)]
+        examples = [{"inputs": ex.inputs, "output": ex.output} for ex in spec.examples]
+        examples += [{"inputs": c.inputs, "output": (c.output or "").strip()} for c in pool]
+        out = []
+        for k in ks:
+            text = with_examples(ctx.text, examples)
+            text = rewrite_prompt_text(text, {"example_selection": {"by": "similarity", "k": k}})
+            out.append(
+                Candidate(
+                    approach=self.name,
+                    label=f"few_shot similar k={k} of {len(examples)}",
+                    text=text,
+                    rationale=(
+                        f"Kept {len(pool)} high-rated interactions as a pool of examples; each "
+                        f"call shows the {k} whose inputs are most similar to its own "
+                        f"(example_selection, MiniLM embeddings), the nearest last. Pool label "
+                        f"mix: {mix}."
+                    ),
+                    feedback_ids=[c.id for c in pool if c.source == "feedback"],
+                    case_ids=[c.id for c in pool if c.source == "eval"],
                 )
             )
         return out
