@@ -1,5 +1,9 @@
 """The proposal operators (historically "approaches"), each behind the ``Approach`` interface of
-training.base. The search (training.search) calls them on candidates of its pool."""
+training.base. The search (training.search) calls them on candidates of its pool.
+
+Each operator's module is imported when the operator is first asked for, so a run restricted
+to one operator loads only that one.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +11,24 @@ from ptrain.errors import PtrainError
 
 
 def get(name: str):
-
     if name == "few_shot":
-        from ptrain.training.approaches.few_shot import (
-            FewShot,  # lazy: an operator's module loads when it is used
-        )
+        from ptrain.training.approaches.few_shot import FewShot  # lazy: loaded on use
 
         return FewShot()
     if name == "reinforcement":
-        from ptrain.training.approaches.reinforcement import (
-            Reinforcement,  # lazy: an operator's module loads when it is used
-        )
+        from ptrain.training.approaches.reinforcement import Reinforcement  # lazy: loaded on use
 
         return Reinforcement()
     if name == "meta_prompt":
-        from ptrain.training.approaches.meta_prompt import (
-            MetaPrompt,  # lazy: an operator's module loads when it is used
-        )
+        from ptrain.training.approaches.meta_prompt import MetaPrompt  # lazy: loaded on use
 
         return MetaPrompt()
     if name == "adversarial":
-        from ptrain.training.approaches.adversarial import (
-            Adversarial,  # lazy: an operator's module loads when it is used
-        )
+        from ptrain.training.approaches.adversarial import Adversarial  # lazy: loaded on use
 
         return Adversarial()
     if name == "reflective":
-        from ptrain.training.approaches.reflective import (
-            Reflective,  # lazy: an operator's module loads when it is used
-        )
+        from ptrain.training.approaches.reflective import Reflective  # lazy: loaded on use
 
         return Reflective()
     raise PtrainError(

@@ -98,7 +98,7 @@ class FewShot:
     def propose(self, ctx: TrainContext, n: int) -> list[Candidate]:
         import numpy as np
 
-        from ptrain.llm.embed import mmr
+        from ptrain.llm.embed import mmr  # lazy: numpy, only when the operator runs
 
         existing = ctx.prompt.spec.examples
         have = {

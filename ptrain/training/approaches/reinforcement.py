@@ -119,7 +119,7 @@ def _nearest_good(
 ) -> list[Interaction]:
     if not pos or not neg:
         return []
-    from ptrain.llm.embed import VectorIndex
+    from ptrain.llm.embed import VectorIndex  # lazy: numpy, only when rules are retrieved
 
     index = VectorIndex.build([p.input_text() for p in pos], ctx.embedder_factory())
     picked: list[Interaction] = []
