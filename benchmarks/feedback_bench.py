@@ -168,7 +168,9 @@ def feedback_add_times(runs: int) -> list[float]:
     import tempfile
 
     exe = Path(sys.executable).with_name("ptrain")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    # bytecode written and used, as in an installed ptrain (the first, warm-up run writes it)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
     with tempfile.TemporaryDirectory() as d:
 
         def run(*args: str) -> None:

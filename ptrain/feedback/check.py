@@ -20,16 +20,11 @@ from ptrain.errors import ValidationError
 from ptrain.feedback import fields as f
 
 _ID_RE = re.compile(f.ID_PATTERN.removeprefix("^").removesuffix("$"))
-_STR = {"error_message", "output", "message", "suggestion"}
-_FLOAT = {"latency_ms"}
-_INT = {"prompt_tokens", "completion_tokens"}
-_DICT = {"inputs", "metadata"}
 # Record's fields, in its order (test_check.py compares)
 ORDER = ("schema_version", "id", "ts", "prompt", "version", "version_number", "env", "variant",
          "kind", "rating", "error_type", "error_message", "latency_ms", "prompt_tokens",
          "completion_tokens", "metrics", "inputs", "output", "message", "suggestion", "source",
          "run_id", "metadata")  # fmt: skip
-_KNOWN = frozenset(ORDER)
 NOT_AN_OBJECT = ("a feedback record must be a JSON object", "see docs/feedback-format.md")
 
 
@@ -87,22 +82,6 @@ def _mapping(v: Any) -> dict[str, Any]:
     return dict(v)
 
 
-def _value(key: str, v: Any) -> Any:
-    """One field's stored value (never None: the caller skips those)."""
-    if key in _STR:
-        return _str(v)
-    if key in _DICT:
-        return _mapping(v)
-    if key in _FLOAT:
-        x = _number(v)
-        if x < 0.0:
-            raise _Unsure
-        return x
-    if key in _INT:
-        return _count(v, 0)
-    return _SPECIAL[key](v)
-
-
 def _rating(v: Any) -> float:
     x = _number(v)
     if not 0.0 <= x <= 1.0:
@@ -157,51 +136,79 @@ def _id(v: Any) -> str:
     return v
 
 
-_SPECIAL = {
+def _ts(v: Any) -> str:
+    try:
+        return f.check_ts_range(f.parse_ts(v))
+    except ValueError:
+        raise _Unsure from None
+
+
+def _version(v: Any) -> str | None:
+    try:
+        return f.normal_version(v)
+    except ValueError:
+        raise _Unsure from None
+
+
+def _non_negative(v: Any) -> float:
+    x = _number(v)
+    if x < 0.0:
+        raise _Unsure
+    return x
+
+
+# One check per field, giving the stored value (None: not stored, as the model's exclude_none).
+_CHECKS: dict[str, Any] = {
     "schema_version": _exactly(f.SCHEMA_VERSION),
     "id": _id,
+    "ts": _ts,
     "prompt": _rule(f.check_prompt),
+    "version": _version,
     "version_number": lambda v: _count(v, 1),
     "env": _rule(f.check_tag),
     "variant": _rule(f.check_tag),
     "kind": _one_of(f.KINDS),
     "rating": _rating,
     "error_type": _limited(200),
+    "error_message": _str,
+    "latency_ms": _non_negative,
+    "prompt_tokens": lambda v: _count(v, 0),
+    "completion_tokens": lambda v: _count(v, 0),
     "metrics": _metrics,
+    "inputs": _mapping,
+    "output": _str,
+    "message": _str,
+    "suggestion": _str,
     "source": _one_of(f.SOURCES),
     "run_id": _limited(128),
+    "metadata": _mapping,
 }
+# Fields the model refuses as null (required, or a default that is not None).
+_NOT_NULL = frozenset({"schema_version", "id", "ts", "prompt", "kind", "source"})
 
 
 def fast(doc: dict[str, Any]) -> dict[str, Any]:
     """The stored record if the fast rules prove ``doc`` valid; else raises ``_Unsure``."""
-    if not _KNOWN.issuperset(doc):
-        raise _Unsure  # an unknown key: the model names it
-    out: dict[str, Any] = {}
-    for key in ORDER:
-        v: Any = doc.get(key)
-        if key == "ts":
-            try:
-                out["ts"] = f.check_ts_range(f.parse_ts(v)) if "ts" in doc else f.now_ts()
-            except ValueError:
-                raise _Unsure from None
-        elif key == "version":
-            try:
-                v = f.normal_version(v)
-            except ValueError:
-                raise _Unsure from None
-            if v is not None:
-                out[key] = v
-        elif v is not None:
-            out[key] = _value(key, v)
-        elif key == "schema_version" and key not in doc:
-            out[key] = f.SCHEMA_VERSION
-        elif key == "id" and key not in doc:
-            out[key] = f.new_id()
-        elif key == "source" and key not in doc:
-            out[key] = "user"
-        elif key in ("prompt", "kind", "schema_version", "id", "source"):
-            raise _Unsure  # required, or given as null where the model wants a value
-    if "prompt" not in out or "kind" not in out or f.kind_problem(out["kind"], out.get):
+    vals: dict[str, Any] = {}
+    for key, v in doc.items():
+        fn = _CHECKS.get(key)
+        if fn is None:
+            raise _Unsure  # an unknown key: the model names it
+        if v is None:
+            if key in _NOT_NULL:
+                raise _Unsure
+            continue
+        v = fn(v)
+        if v is not None:
+            vals[key] = v
+    if "prompt" not in vals or "kind" not in vals or f.kind_problem(vals["kind"], vals.get):
         raise _Unsure
-    return out
+    if "schema_version" not in vals:
+        vals["schema_version"] = f.SCHEMA_VERSION
+    if "id" not in vals:
+        vals["id"] = f.new_id()
+    if "ts" not in vals:
+        vals["ts"] = f.now_ts()
+    if "source" not in vals:
+        vals["source"] = "user"
+    return {k: vals[k] for k in ORDER if k in vals}

@@ -109,6 +109,21 @@ class Record(Strict):
         return jsonl.dumps(self.model_dump(exclude_none=True)) + b"\n"
 
 
+_ALL_NONE = dict.fromkeys(Record.model_fields)
+
+
+def from_stored(doc: dict[str, Any]) -> Record:
+    """A ``Record`` of a dict that ``check`` already validated, without validating it again:
+    what ``Record.model_construct(**doc)`` builds, in a tenth of its time (appends return one
+    per record)."""
+    rec = Record.__new__(Record)
+    object.__setattr__(rec, "__dict__", {**_ALL_NONE, **doc})
+    object.__setattr__(rec, "__pydantic_fields_set__", set(doc))
+    object.__setattr__(rec, "__pydantic_extra__", None)
+    object.__setattr__(rec, "__pydantic_private__", None)
+    return rec
+
+
 def reason(exc: PydanticValidationError) -> str:
     """A pydantic error as one line: ``rating: must be <= 1 (+1 more)``."""
     e = exc.errors()[0]

@@ -220,9 +220,9 @@ def redact(rec: Record, redactor: Any) -> Record:
 
 def as_record(doc: dict[str, Any]) -> Record:
     """A stored (already valid) record as the pydantic ``Record`` API callers get."""
-    from ptrain.feedback.records import Record
+    from ptrain.feedback.records import from_stored
 
-    return Record.model_construct(**doc)
+    return from_stored(doc)
 
 
 class FeedbackWriter:

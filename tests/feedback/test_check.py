@@ -242,3 +242,14 @@ def test_checking_a_record_and_reading_settings_do_not_import_pydantic():
 
 def test_field_order_is_the_models():
     assert tuple(Record.model_fields) == fast.ORDER
+
+
+@pytest.mark.parametrize("doc", GOOD)
+def test_stored_records_come_back_as_the_model_builds_them(doc):
+    from ptrain.feedback.records import from_stored
+
+    stored = fast.check(_fixed(doc) if "id" not in doc else {**doc, "ts": FIXED["ts"]})
+    built, ref = from_stored(stored), Record.model_validate(stored)
+    assert built == ref and built.model_dump(exclude_none=True) == stored
+    assert built.model_fields_set == Record.model_construct(**stored).model_fields_set
+    assert built.to_line() == ref.to_line()
