@@ -428,7 +428,7 @@ class PromptRepo:
         """Append one feedback record (``fields``: docs/feedback-format.md) for the version given,
         else the one deployed to ``env`` (None: the default env), else the latest. ``name`` may be
         the ``LoadedPrompt`` that ``get`` returned: its commit, env and variant are recorded."""
-        from ptrain.feedback.store import as_record
+        from ptrain.feedback.store import as_record  # lazy: `get()` and `prompt show` skip it
 
         return as_record(self.add_feedback(name, kind, version=version, env=env, **fields).record)
 
