@@ -40,6 +40,7 @@ from ptrain.versions import Version, listing
 
 if TYPE_CHECKING:
     from ptrain.config import Config
+    from ptrain.feedback.add import Recorded
     from ptrain.prompts import LoadedPrompt, PromptSpec
 
 # ptrain.config, ptrain.prompts and ptrain.ab define pydantic models (~60 ms to build): they are
@@ -419,42 +420,46 @@ class PromptRepo:
         env: str | None = "production",
         **fields: Any,
     ):
-        """Append one feedback record for ``name``, tied to a version.
+        """Append one feedback record (``fields``: docs/feedback-format.md) for the version given,
+        else the one deployed to ``env`` (None: the default env), else the latest. ``name`` may be
+        the ``LoadedPrompt`` that ``get`` returned: its commit, env and variant are recorded."""
+        from ptrain.feedback.store import as_record  # lazy: `get()` and `prompt show` skip it
 
-        The version is the one given, else the one deployed to ``env``, else the latest.
-        ``fields`` are record fields (rating, output, inputs, message, suggestion, error_type,
-        latency_ms, ...); see docs/feedback-format.md. Returns the stored record.
-        ``name`` may be the ``LoadedPrompt`` that ``get`` returned: its commit, env and A/B
-        variant are recorded.
-        """
-        from ptrain import feedback
-        from ptrain.prompts import LoadedPrompt
+        return as_record(self.add_feedback(name, kind, version=version, env=env, **fields).record)
+
+    def add_feedback(
+        self,
+        name: str | LoadedPrompt,
+        kind: str,
+        *,
+        version: str | int | None = None,
+        env: str | None = "production",
+        **fields: Any,
+    ) -> Recorded:
+        """``record_feedback`` as plain data (the stored dict, what was redacted); no pydantic."""
+        from ptrain.feedback import add, store  # lazy: `prompt show` and `get()` never need them
 
         at: tuple[str, int | None] | None = None
-        if isinstance(name, LoadedPrompt):
+        if not isinstance(name, str):  # a LoadedPrompt (not imported: its module loads pydantic)
             loaded, name = name, name.name
             env = loaded.env or env
             if loaded.variant is not None:
                 fields.setdefault("variant", loaded.variant)
             if version is None and loaded.commit:
                 at = (loaded.commit, loaded.version)  # what get() loaded: no git at all
-        if at is None and version is None and env:
-            at = self._deployed_fast(check_name(name), env)
-        if at is None:
+
+        def locate() -> tuple[str, int | None]:
+            if version is None:
+                found = self._deployed_fast(check_name(name), env or self.default_env)
+                if found is not None:
+                    return found
             v = self.resolve(name, version) if version is not None else self.resolve(name)
-            at = (v.commit, v.number)
-        data = {
-            "prompt": name,
-            "kind": kind,
-            "version": at[0],
-            "version_number": at[1],
-            "env": env,
-            **fields,
-        }
+            return v.commit, v.number
+
         if self._feedback_writer is None:  # store and writer id resolved once per repo
-            self._feedback_writer = feedback.FeedbackWriter(self.root)
-        rec = {k: val for k, val in data.items() if val is not None}
-        return self._feedback_writer.write([rec])[0]
+            self._feedback_writer = store.FeedbackWriter(self.root)
+        doc = {"prompt": name, "kind": kind, "env": env, **fields}
+        return add.add(self._feedback_writer, doc, at or locate)
 
     def _deployed_fast(self, name: str, env: str) -> tuple[str, int | None] | None:
         return deploys.deployed_at(self.git, self._deployed_at, name, env)

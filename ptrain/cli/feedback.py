@@ -108,7 +108,7 @@ def add(
     json_out: bool = JSON,
 ) -> None:
     """Record one piece of feedback for the deployed (or given) version of a prompt."""
-    from ptrain.feedback import FeedbackWriter, make_record
+    from ptrain.cli.state import open_repo
 
     fields: dict[str, Any] = _parse_metrics(metric)
     if error is not None:
@@ -123,20 +123,19 @@ def add(
     )
     if chosen is None:
         raise PtrainError("nothing to record", "give --rating, --error, --suggestion or --metric")
-    doc = {"prompt": name, "kind": chosen, "rating": rating, "message": message, "suggestion": suggestion,
-           "env": env, "variant": variant, "run_id": run_id, "source": source, **fields}  # fmt: skip
-    doc = {k: v for k, v in doc.items() if v is not None}
-    make_record(doc)  # refuse a bad record before touching git or disk
-    root = _root()
-    doc["version"], doc["version_number"] = _resolve_version(root, name, version, env)
-    writer = FeedbackWriter(root)
-    rec = writer.write([doc])[0]
+    repo = open_repo()
+    if env is not None and version is None:
+        repo.check_env(env)  # --env names where to look the version up: it must exist
+    res = repo.add_feedback(name, chosen, version=version, env=env, rating=rating, message=message,
+                            suggestion=suggestion, variant=variant, run_id=run_id, source=source,
+                            **fields)  # fmt: skip
+    rec = res.record
     if json_out:
-        emit_json({**rec.model_dump(exclude_none=True), "redacted": dict(writer.redacted)})
+        emit_json({**rec, "redacted": res.redacted})
         return
-    label = f"v{rec.version_number} " if rec.version_number else ""
-    info(f"Recorded {rec.kind} for {rec.prompt} {label}({(rec.version or '')[:8]}) id {rec.id}"
-         + _redacted_note(writer.redacted))  # fmt: skip
+    label = f"v{rec['version_number']} " if rec.get("version_number") else ""
+    info(f"Recorded {rec['kind']} for {rec['prompt']} {label}({rec.get('version', '')[:8]}) "
+         f"id {rec['id']}" + _redacted_note(res.redacted))  # fmt: skip
 
 
 def _redacted_note(counts: dict[str, int]) -> str:

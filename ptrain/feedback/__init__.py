@@ -1,10 +1,12 @@
 """Feedback: records tied to prompt versions, stored as append-only JSONL shards in the repo.
 
-Modules: ``records`` (the record model), ``store`` (shard layout, locked appends, redaction on
-write), ``importing`` (JSONL/CSV and spool imports, all or nothing), ``reading`` (records back as
-dicts), ``shardscan`` (shards into DuckDB), ``analytics`` and ``sql`` (summaries, `feedback query`),
-``retention`` (prune),
-``commit`` (one git commit for new feedback), ``redact`` and ``settings``.
+Modules: ``records`` (the record model), ``fields`` and ``check`` (its rules in plain Python,
+the fast path of every append), ``store`` (shard layout, locked appends, redaction on write),
+``add`` (one record tied to a version: ``record_feedback`` and ``feedback add``), ``importing``
+(JSONL/CSV and spool imports, all or nothing), ``reading`` (records back as dicts),
+``shardscan`` (shards into DuckDB), ``analytics`` and ``sql`` (summaries, `feedback query`),
+``retention`` (prune), ``commit`` (one git commit for new feedback), ``redact``, ``settings``
+(the ``feedback:`` model) and ``options`` (the same section read without pydantic).
 
 The public names below are loaded on first use (``__getattr__``), so ``import ptrain.feedback``
 costs nothing and ``feedback add`` never imports DuckDB or the analytics code. The package itself

@@ -30,7 +30,7 @@ from typing import Any
 
 from ptrain.errors import PtrainError
 from ptrain.feedback.reading import check_prompt, parse_since
-from ptrain.feedback.shardscan import connect, duckdb_errors, load_groups
+from ptrain.feedback.shardscan import cursor, duckdb_errors, load_groups
 from ptrain.feedback.store import Shard, Store, open_store, shards
 from ptrain.storage import jsonl
 
@@ -219,7 +219,7 @@ def _summarize_locked(
     gone: list[str], since_ts: str | None, by: str, key: str, csig: list[int] | None,
     stats: ParseStats,
 ) -> Summary:  # fmt: skip
-    con = connect()
+    con = cursor()
     try:
         if cache.enabled and cache.doc["shards"]:
             con.execute(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ptrain.errors import PtrainError
-from ptrain.feedback.records import NAME_RE, format_ts, parse_ts
+from ptrain.feedback.fields import NAME_RE, format_ts, parse_ts
 from ptrain.feedback.store import open_store, shards
 from ptrain.storage import jsonl
 

@@ -16,9 +16,10 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ptrain.feedback.settings import RedactPolicy
+if TYPE_CHECKING:
+    from ptrain.feedback.options import RedactPolicy
 
 _SECRETS = [
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----",

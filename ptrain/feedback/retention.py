@@ -17,7 +17,7 @@ from typing import Any
 from ptrain import faults
 from ptrain.errors import PtrainError
 from ptrain.feedback.analytics import COMPACTED_FILE, _q, crc_of
-from ptrain.feedback.shardscan import connect, load_groups
+from ptrain.feedback.shardscan import cursor, load_groups
 from ptrain.feedback.store import open_store, shards
 from ptrain.storage import jsonl
 
@@ -60,7 +60,7 @@ def prune(
     target = store.shards / COMPACTED_FILE
     with import_lock(store):
         locks = []
-        con = connect()
+        con = cursor()
         try:
             for sh in old:  # hold every old shard's lock: nobody appends to what we fold in
                 cm = jsonl.locked_shard(sh.path)

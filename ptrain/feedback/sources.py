@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ptrain.errors import PtrainError
-from ptrain.feedback.settings import Limits
+from ptrain.feedback.options import Limits
 from ptrain.storage import jsonl
 
 _CSV_INT = {"version_number", "prompt_tokens", "completion_tokens", "schema_version"}

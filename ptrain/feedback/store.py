@@ -17,12 +17,19 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ptrain.errors import PtrainError, ValidationError
-from ptrain.feedback import settings as fsettings
-from ptrain.feedback.records import DAY_RE, Record, make_record
+from ptrain.feedback import options as foptions
+from ptrain.feedback.check import check
+from ptrain.feedback.fields import DAY_RE
 from ptrain.storage import jsonl
+
+if TYPE_CHECKING:
+    from ptrain.feedback.records import Record
+
+# Appends validate with ``check`` and keep records as dicts: pydantic (the ``Record`` model) is
+# imported only to hand ``Record`` objects back to API callers, or to word a refusal.
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Store:
     shards: Path  # the directory holding <prompt>/<day>/<writer>.jsonl
     cache: Path
     is_repo: bool
-    config: fsettings.FeedbackConfig = field(default_factory=lambda: fsettings.DEFAULT)
+    config: foptions.FeedbackOptions = field(default_factory=lambda: foptions.DEFAULT)
 
     def shard_path(self, prompt: str, day: str, writer: str) -> Path:
         return self.shards / prompt / day / f"{writer}.jsonl"
@@ -80,7 +87,7 @@ def open_store(root: str | os.PathLike[str]) -> Store:
 
         raw = raw_settings(root)
         shards = _shards_dir(root, raw.get("feedback_dir"))
-        return Store(root, shards, cache, True, fsettings.from_raw(raw.get("feedback")))
+        return Store(root, shards, cache, True, foptions.read(raw.get("feedback")))
     return Store(root, root, cache, False)
 
 
@@ -156,17 +163,19 @@ def check_inside(store: Store, path: Path, seen: set[str] | None = None) -> None
         seen.add(parent)
 
 
-def payloads(store: Store, records: Iterable[Record], writer: str) -> dict[Path, bytes]:
+def payloads(store: Store, records: Iterable[dict[str, Any]], writer: str) -> dict[Path, bytes]:
+    """Stored records (dicts) as the bytes to append to each shard."""
     parts: dict[tuple[str, str], list[bytes]] = {}
     limit = store.config.limits.max_record_bytes
+    dumps = jsonl.dumps
     for rec in records:
-        line = rec.to_line()
+        line = dumps(rec) + b"\n"
         if len(line) > limit:
             raise ValidationError(
                 f"a feedback record of {len(line):,} bytes is over the limit of {limit:,}",
                 "shorten its text or raise feedback.limits.max_record_bytes in ptrain.yaml",
             )
-        parts.setdefault((rec.prompt, rec.ts[:10]), []).append(line)
+        parts.setdefault((rec["prompt"], rec["ts"][:10]), []).append(line)
     return {store.shard_path(p, d, writer): b"".join(lines) for (p, d), lines in parts.items()}
 
 
@@ -176,18 +185,44 @@ def redactor_for(store: Store) -> Any:
     return Redactor(store.config.redact)
 
 
+_REDACTED_FIELDS = ("error_message", "output", "message", "suggestion", "inputs", "metadata")
+
+
+def redact_doc(doc: dict[str, Any], redactor: Any) -> dict[str, Any]:
+    """``doc`` with the policy applied to its text, inputs and metadata (a copy if changed)."""
+    if not redactor.active:
+        return doc
+    out = doc
+    for name in _REDACTED_FIELDS:
+        v = doc.get(name)
+        if v is not None:
+            new = redactor.value(v)
+            if new is not v:
+                if out is doc:
+                    out = dict(doc)
+                out[name] = new
+    return out
+
+
 def redact(rec: Record, redactor: Any) -> Record:
     """``rec`` with the policy applied to its text, inputs and metadata (a copy if changed)."""
     if not redactor.active:
         return rec
     update: dict[str, Any] = {}
-    for name in ("error_message", "output", "message", "suggestion", "inputs", "metadata"):
+    for name in _REDACTED_FIELDS:
         v = getattr(rec, name)
         if v is not None:
             new = redactor.value(v)
             if new is not v:
                 update[name] = new
     return rec.model_copy(update=update) if update else rec
+
+
+def as_record(doc: dict[str, Any]) -> Record:
+    """A stored (already valid) record as the pydantic ``Record`` API callers get."""
+    from ptrain.feedback.records import from_stored
+
+    return from_stored(doc)
 
 
 class FeedbackWriter:
@@ -208,14 +243,20 @@ class FeedbackWriter:
     def redacted(self) -> Counter[str]:
         return self.redactor.counts
 
-    def write(self, recs: Iterable[Record | dict[str, Any]]) -> list[Record]:
-        checked = [redact(make_record(r), self.redactor) for r in recs]
+    def append(self, recs: Iterable[Record | dict[str, Any]]) -> list[dict[str, Any]]:
+        """Validate, redact and append all records in one append; the stored records as dicts
+        (what went into the shard). Pydantic is not imported for valid plain records."""
+        checked = [redact_doc(check(r), self.redactor) for r in recs]
         if checked:
             out = payloads(self.store, checked, self.writer)
             for path in out:
                 check_inside(self.store, path, self._checked)
             jsonl.append_many(out)
         return checked
+
+    def write(self, recs: Iterable[Record | dict[str, Any]]) -> list[Record]:
+        """``append``, returning the stored records as ``Record`` objects."""
+        return [as_record(doc) for doc in self.append(recs)]
 
 
 def record(

@@ -46,6 +46,25 @@ def test_feedback_add_and_record_feedback_stay_light(repo):
     assert "ptrain.feedback.store" in mods  # it did record
 
 
+def test_feedback_add_does_not_import_pydantic(repo):
+    """The record is checked and the settings read by the plain-Python rules (issue 13: the
+    model's import was ~85 ms of `feedback add`)."""
+    body = """
+    import sys
+    sys.argv = ["ptrain", "feedback", "add", "support/triage", "--rating", "1", "-m", "ok",
+                "--metric", "latency_ms=12", "--json"]
+    from ptrain.cli.main import app
+    try:
+        app()
+    except SystemExit as e:
+        assert e.code in (0, None), e.code
+    """
+    mods = _loaded(body, repo.root)
+    assert "ptrain.feedback.store" in mods  # it did record
+    assert not [m for m in mods if m.split(".")[0] == "pydantic"]
+    assert not {"ptrain.feedback.records", "ptrain.feedback.settings", "ptrain.prompts"} & mods
+
+
 def test_summary_does_load_duckdb(repo):
     mods = _loaded(
         f"from ptrain import feedback\nfeedback.summarize({str(repo.root)!r})", repo.root
