@@ -26,12 +26,6 @@ MAX_FUNCTION_LINES = 80
 # a function may be longer when the line just above its ``def`` (or its first decorator) says why
 LONG_FUNCTION_MARK = "# long function:"
 LAZY_MARK = "# lazy:"
-# Being converted in parallel (own-module imports moved to the top or marked); remove when done.
-LAZY_NOT_YET_CHECKED = (
-    "ptrain/feedback/",
-    "ptrain/cli/feedback.py",
-    "ptrain/repo.py:PromptRepo.record_feedback",
-)
 
 
 def module_name(path: Path) -> str:
@@ -185,10 +179,10 @@ def long_functions(path: Path) -> list[tuple[str, int, int]]:
     return out
 
 
-def unmarked_lazy_imports(path: Path, rel: str = "") -> list[tuple[str, int, str]]:
+def unmarked_lazy_imports(path: Path) -> list[tuple[str, int, str]]:
     """(function, line, statement) of the imports of ptrain modules written inside a function
     without a ``# lazy: <reason>`` comment on one of the statement's lines (the first, or any
-    line of a parenthesised ``from ... import (...)``). ``rel`` is the path the allow-list sees."""
+    line of a parenthesised ``from ... import (...)``)."""
     text = path.read_text()
     lines = text.splitlines()
     out = []
@@ -213,10 +207,7 @@ def unmarked_lazy_imports(path: Path, rel: str = "") -> list[tuple[str, int, str
             elif isinstance(child, ast.ClassDef):
                 visit(child, fn, f"{qual}{child.name}.")
             elif isinstance(child, ast.Import | ast.ImportFrom):
-                allowed = rel.startswith(LAZY_NOT_YET_CHECKED) or f"{rel}:{fn}".startswith(
-                    LAZY_NOT_YET_CHECKED
-                )
-                if fn and own(child) and not marked(child) and not allowed:
+                if fn and own(child) and not marked(child):
                     out.append((fn, child.lineno, lines[child.lineno - 1].strip()))
             else:
                 visit(child, fn, qual)
@@ -309,13 +300,6 @@ def test_the_checker_finds_unmarked_lazy_own_imports(tmp_path):
         ("C.method", 22),
         ("C.method", 23),
     ]
-    assert unmarked_lazy_imports(p, "ptrain/feedback/x.py") == []
-    assert [fn for fn, _, _ in unmarked_lazy_imports(p, "ptrain/repo.py")] == [
-        "plain",
-        "empty_reason",
-        "C.method",
-        "C.method",
-    ]
 
 
 # -- ptrain itself ------------------------------------------------------------------------------
@@ -377,7 +361,7 @@ def test_every_lazy_own_import_says_why():
         f"{rel}:{line} in {fn}: {stmt}"
         for path in sorted(PACKAGE.rglob("*.py"))
         for rel in [path.relative_to(ROOT).as_posix()]
-        for fn, line, stmt in unmarked_lazy_imports(path, rel)
+        for fn, line, stmt in unmarked_lazy_imports(path)
     ]
     assert not found, (
         f"function-local imports of ptrain modules without a '{LAZY_MARK} <reason>' comment "

@@ -15,7 +15,9 @@ import typer
 
 from ptrain.cli.common import JSON, pct
 from ptrain.cli.output import console, emit_json, err_console, info, table
+from ptrain.cli.state import open_repo
 from ptrain.errors import PtrainError
+from ptrain.repo import PromptRepo
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -23,7 +25,6 @@ _FIELD_METRICS = {"latency_ms": float, "prompt_tokens": int, "completion_tokens"
 
 
 def _root() -> Path:
-    from ptrain.cli.state import open_repo
 
     return open_repo().root
 
@@ -71,7 +72,6 @@ def _resolve_version(
 ) -> tuple[str, int | None]:
     """The commit and number feedback is for: --version, else what is deployed to the env
     (default: the first of ptrain.yaml's envs), else the latest version."""
-    from ptrain.repo import PromptRepo
 
     repo = PromptRepo(root)
     if version is not None:
@@ -108,7 +108,6 @@ def add(
     json_out: bool = JSON,
 ) -> None:
     """Record one piece of feedback for the deployed (or given) version of a prompt."""
-    from ptrain.cli.state import open_repo
 
     fields: dict[str, Any] = _parse_metrics(metric)
     if error is not None:
@@ -157,7 +156,7 @@ def import_(
     json_out: bool = JSON,
 ) -> None:
     """Import production logs: every line is checked; valid lines are written in one append."""
-    from ptrain import feedback as fb
+    from ptrain import feedback as fb  # lazy: import machinery off feedback add
 
     if (file is None) == (spool is None):
         raise PtrainError(
@@ -222,7 +221,7 @@ def list_(
     json_out: bool = JSON,
 ) -> None:
     """Show the newest feedback records of a prompt."""
-    from ptrain.feedback import KINDS, list_feedback
+    from ptrain.feedback import KINDS, list_feedback  # lazy: the reader off feedback add
 
     bad = [k for k in kind if k not in KINDS]
     if bad:
@@ -263,7 +262,7 @@ def summary(
     json_out: bool = JSON,
 ) -> None:
     """Counts, error/success rates, average rating, suggestions, latency p50/p95, tokens."""
-    from ptrain.feedback import summarize
+    from ptrain.feedback import summarize  # lazy: DuckDB analytics off feedback add
 
     s = summarize(_root(), name, by=by, since=since, use_cache=not no_cache)
     if json_out:
@@ -305,7 +304,7 @@ def prune(
     json_out: bool = JSON,
 ) -> None:
     """Delete old shards, keeping their aggregates in feedback/_compacted.json."""
-    from ptrain.feedback import prune as prune_feedback
+    from ptrain.feedback import prune as prune_feedback  # lazy: retention off feedback add
 
     rep = prune_feedback(_root(), older_than_days, dry_run=dry_run)
     if json_out:
@@ -324,7 +323,7 @@ def commit(
     json_out: bool = JSON,
 ) -> None:
     """Commit new feedback (complete lines only) in one commit that touches only feedback/."""
-    from ptrain.feedback import commit_feedback
+    from ptrain.feedback import commit_feedback  # lazy: git commit path off feedback add
 
     res = commit_feedback(_root(), message)
     if json_out:
@@ -351,7 +350,7 @@ def query(
 ) -> None:
     """Run read-only SQL (DuckDB) over the feedback records, e.g.
     ptrain feedback query "SELECT kind, count(*) FROM feedback GROUP BY kind"."""
-    from ptrain.feedback import query as run_query
+    from ptrain.feedback import query as run_query  # lazy: DuckDB off feedback add
 
     if json_out and csv_out:
         raise PtrainError("--json and --csv exclude each other", "pick one output format")

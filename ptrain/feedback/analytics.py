@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ptrain.errors import PtrainError
+from ptrain.feedback.importing import recover
 from ptrain.feedback.reading import check_prompt, parse_since
 from ptrain.feedback.shardscan import cursor, duckdb_errors, load_groups
 from ptrain.feedback.store import Shard, Store, open_store, shards
@@ -181,7 +182,6 @@ def summarize(
     what ``prune`` compacted. ``since`` is exact: days before it are skipped, the shards of its
     own day are read record by record, later ones come from the cache.
     """
-    from ptrain.feedback.importing import recover
 
     if by not in SUMMARY_BY:
         raise PtrainError(f"cannot summarise by {by!r}", f"use --by {' or '.join(SUMMARY_BY)}")

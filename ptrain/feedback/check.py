@@ -47,7 +47,9 @@ def check(doc: Any, defaults: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _by_model(doc: Any, defaults: dict[str, Any] | None) -> dict[str, Any]:
-    from ptrain.feedback.records import make_record
+    from ptrain.feedback.records import (
+        make_record,  # lazy: pydantic, only for what the fast check cannot prove
+    )
 
     return make_record(doc, defaults).model_dump(exclude_none=True)
 

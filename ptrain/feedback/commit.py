@@ -14,7 +14,9 @@ from typing import Any
 
 from ptrain import faults
 from ptrain.errors import PtrainError
+from ptrain.feedback.importing import recover
 from ptrain.feedback.store import open_store
+from ptrain.storage.git import Git
 
 
 def _complete(path: str, data: bytes) -> bytes:
@@ -31,8 +33,6 @@ def commit_feedback(root: str | os.PathLike[str], message: str | None = None) ->
     Only complete lines are committed: a shard being written is committed up to its last
     newline. Returns ``{"commit": sha or None, "files": [...], "records": n}``.
     """
-    from ptrain.feedback.importing import recover
-    from ptrain.storage.git import Git
 
     store = open_store(root)
     if not store.is_repo:

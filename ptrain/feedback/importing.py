@@ -31,7 +31,7 @@ from typing import Any, Literal
 from ptrain import faults
 from ptrain.errors import PtrainError, ValidationError
 from ptrain.feedback import sources
-from ptrain.feedback.records import Record, make_record, parse_ts
+from ptrain.feedback.records import Record, make_record, now_ts, parse_ts
 from ptrain.feedback.store import (
     Store,
     check_inside,
@@ -40,6 +40,7 @@ from ptrain.feedback.store import (
     redactor_for,
     shards,
 )
+from ptrain.repo import PromptRepo
 from ptrain.storage import jsonl
 
 LEDGER = "_imports.jsonl"
@@ -159,7 +160,6 @@ class _VersionAt:
     committed by then. One lookup of history per (prompt, env)."""
 
     def __init__(self, root: Path):
-        from ptrain.repo import PromptRepo
 
         self.repo = PromptRepo(root)
         self.timelines: dict[tuple[str, str], list[tuple[str, str, int | None]]] = {}
@@ -228,8 +228,6 @@ class _Stage:
                     os.close(fd)
 
     def commit(self, source: str, records: int) -> None:
-        from ptrain.feedback.records import now_ts
-
         doc = {"id": self.id, "source": source, "records": records, "at": now_ts(),
                "files": {rel: rel for rel in self.counts}}  # fmt: skip
         jsonl.atomic_write(self.dir / "COMMIT", jsonl.dumps(doc))

@@ -63,7 +63,9 @@ def read(doc: Any) -> FeedbackOptions:
     try:
         return _fast(doc)
     except _Unsure:
-        from ptrain.feedback.settings import from_raw
+        from ptrain.feedback.settings import (
+            from_raw,  # lazy: pydantic, only for what the fast reader cannot prove
+        )
 
         return of_model(from_raw(doc))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ptrain.errors import PtrainError
 from ptrain.feedback.fields import NAME_RE, format_ts, parse_ts
+from ptrain.feedback.importing import recover
 from ptrain.feedback.store import open_store, shards
 from ptrain.storage import jsonl
 
@@ -92,7 +93,6 @@ def iter_feedback(
     newest_first: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Stored records as plain dicts (the on-disk keys; absent = None), shard by shard."""
-    from ptrain.feedback.importing import recover
 
     store = open_store(root)
     check_prompt(prompt)

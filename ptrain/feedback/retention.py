@@ -17,6 +17,7 @@ from typing import Any
 from ptrain import faults
 from ptrain.errors import PtrainError
 from ptrain.feedback.analytics import COMPACTED_FILE, _q, crc_of
+from ptrain.feedback.importing import import_lock, recover
 from ptrain.feedback.shardscan import cursor, load_groups
 from ptrain.feedback.store import open_store, shards
 from ptrain.storage import jsonl
@@ -42,7 +43,6 @@ def prune(
 ) -> PruneReport:
     """Delete shards of days older than the cutoff, folding their aggregates into
     ``_compacted.parquet`` first, so summaries keep their totals."""
-    from ptrain.feedback.importing import import_lock, recover
 
     store = open_store(root)
     if not store.is_repo:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ptrain.errors import PtrainError
+from ptrain.feedback.importing import recover
 from ptrain.feedback.shardscan import (
     COLUMNS,
     VALID_SQL,
@@ -73,8 +74,6 @@ def query(
 ) -> QueryResult:
     """Run one read-only SELECT over the ``feedback`` table; at most ``max_rows`` rows back."""
     import duckdb
-
-    from ptrain.feedback.importing import recover
 
     store = open_store(root)
     con = connect()

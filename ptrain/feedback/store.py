@@ -23,6 +23,8 @@ from ptrain.errors import PtrainError, ValidationError
 from ptrain.feedback import options as foptions
 from ptrain.feedback.check import check
 from ptrain.feedback.fields import DAY_RE
+from ptrain.feedback.redact import Redactor
+from ptrain.layout import raw_settings
 from ptrain.storage import jsonl
 
 if TYPE_CHECKING:
@@ -83,8 +85,6 @@ def open_store(root: str | os.PathLike[str]) -> Store:
     root = Path(root).resolve()
     cache = root / ".ptrain" / "cache" / "feedback"
     if (root / "ptrain.yaml").is_file():
-        from ptrain.layout import raw_settings
-
         raw = raw_settings(root)
         shards = _shards_dir(root, raw.get("feedback_dir"))
         return Store(root, shards, cache, True, foptions.read(raw.get("feedback")))
@@ -180,7 +180,6 @@ def payloads(store: Store, records: Iterable[dict[str, Any]], writer: str) -> di
 
 
 def redactor_for(store: Store) -> Any:
-    from ptrain.feedback.redact import Redactor
 
     return Redactor(store.config.redact)
 
@@ -220,7 +219,7 @@ def redact(rec: Record, redactor: Any) -> Record:
 
 def as_record(doc: dict[str, Any]) -> Record:
     """A stored (already valid) record as the pydantic ``Record`` API callers get."""
-    from ptrain.feedback.records import from_stored
+    from ptrain.feedback.records import from_stored  # lazy: pydantic off feedback add
 
     return from_stored(doc)
 
