@@ -25,7 +25,6 @@ _FIELD_METRICS = {"latency_ms": float, "prompt_tokens": int, "completion_tokens"
 
 
 def _root() -> Path:
-
     return open_repo().root
 
 

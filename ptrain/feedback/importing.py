@@ -160,7 +160,6 @@ class _VersionAt:
     committed by then. One lookup of history per (prompt, env)."""
 
     def __init__(self, root: Path):
-
         self.repo = PromptRepo(root)
         self.timelines: dict[tuple[str, str], list[tuple[str, str, int | None]]] = {}
 

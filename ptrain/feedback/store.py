@@ -180,7 +180,6 @@ def payloads(store: Store, records: Iterable[dict[str, Any]], writer: str) -> di
 
 
 def redactor_for(store: Store) -> Any:
-
     return Redactor(store.config.redact)
 
 

@@ -72,7 +72,6 @@ def run_auto(
 
 
 def _open_pr(repo, res, row: dict, remote: str, pending: dict) -> None:
-
     try:
         row["pr_url"] = open_or_update_pr(repo, res, remote=remote)
     except PtrainError as exc:  # the branch and the result stay; the next run tries again

@@ -143,7 +143,6 @@ def _interactions(records, held_keys, build_cases, labels, notes):
 def prepare(
     repo, name: str, *, seed: int = 0, confirm_fraction: float = CONFIRM_FRACTION
 ) -> TrainData:
-
     base_v = repo.resolve(name, "latest")  # a candidate builds on the branch, not the deploy
     text = repo.read_text(name, base_v.commit)
     prompt = LoadedPrompt(name, checked(text, repo.prompt_path(name)), base_v.commit, base_v.number)

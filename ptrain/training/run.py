@@ -186,7 +186,6 @@ def train(
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> TrainResult:
-
     cfg = repo.config
     data = prepare(repo, name, seed=seed)
     trigger = evaluate_triggers(
@@ -267,7 +266,6 @@ class _Confirmer:
         return len(self.data.confirmation) * (self.runs if hot else 1)
 
     def reserve(self) -> int:
-
         return self.calls_per_prompt() * CONFIRM_TOP
 
     def affordable(self) -> bool:
@@ -300,7 +298,6 @@ class _Confirmer:
 
 
 def _confirm(res: TrainResult, confirmer: _Confirmer, data) -> None:
-
     log = res.search
     assert log is not None
     by_digest: dict[str, CandidateOutcome] = {}

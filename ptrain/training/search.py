@@ -200,7 +200,6 @@ class Search:
 
     # -- proposing ------------------------------------------------------------------------
     def _propose(self, parent: Entry, ops: list[str], log: RoundLog, rnd: int) -> list[Entry]:
-
         ctx = self.ctx.for_parent(parent.text, parent.label, self.failures(parent))
         ctx.history = [
             (instruction_of(checked(e.text)), e.score or 0.0)

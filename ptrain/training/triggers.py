@@ -169,7 +169,6 @@ def last_trained(repo, name: str, index: dict[str, str] | None = None) -> str | 
 def status(
     repo, names: list[str] | None = None, now: datetime | None = None
 ) -> list[TriggerStatus]:
-
     out = []
     index = trained_index(repo)  # one git log for every prompt, not one per prompt
     every = _feedback_since(repo, index) if not names else None
