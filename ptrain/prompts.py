@@ -40,6 +40,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ptrain.errors import ValidationError
+from ptrain.llm.select import select_examples
 from ptrain.schema import AtKey, Strict, errors_of, validate_document
 from ptrain.storage.yamlio import dump_roundtrip, literal, load_roundtrip
 from ptrain.suggest import did_you_mean
@@ -253,8 +254,6 @@ class LoadedPrompt:
         """(role, text) messages with few-shot examples before the last human turn."""
         shown = None
         if self.spec.example_selection is not None:
-            from ptrain.llm.select import select_examples  # lazy: numpy/FAISS off get()
-
             shown = select_examples(self.spec, variables)
         return [(role, _fill(t, variables)) for role, t in self.spec.expanded_templates(shown)]
 

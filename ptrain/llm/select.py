@@ -10,8 +10,8 @@ fixed list of examples. Results are deterministic for a given pool and input.
 
 The pool's index is built once per process and kept under ``$PTRAIN_CACHE_DIR/examples/``
 (keyed by the embedder and the pool's text), so an unchanged prompt is embedded once per
-machine. numpy, onnxruntime and FAISS load only when such a prompt is formatted, never in
-``PromptRepo.get``. The embedder is always the local one: a prompt file carries no endpoint or
+machine. numpy, onnxruntime and FAISS load only when such a prompt is formatted with a pool
+larger than ``k`` — importing this module costs nothing, so ``ptrain.prompts`` imports it. The embedder is always the local one: a prompt file carries no endpoint or
 key, and the same file selects the same examples on every machine.
 """
 
@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ptrain.config import EmbedderSettings
-from ptrain.llm.embed import Embedder, VectorIndex, content_hash, embedder
-from ptrain.llm.weights import cache_root
+if TYPE_CHECKING:
+    from ptrain.llm.embed import Embedder, VectorIndex
 
 
 class _Example(Protocol):
@@ -51,10 +50,16 @@ def inputs_text(inputs: Mapping[str, Any], names: Sequence[str]) -> str:
 
 
 def _embedder(model: str) -> Embedder:
+    from ptrain.config import EmbedderSettings  # lazy: pydantic, only when a pool is searched
+    from ptrain.llm.embed import embedder  # lazy: numpy and onnxruntime, idem
+
     return embedder(EmbedderSettings(provider="local", model=model))
 
 
 def _index(model: str, texts: list[str]) -> VectorIndex:
+    from ptrain.llm.embed import VectorIndex, content_hash  # lazy: numpy and FAISS, idem
+    from ptrain.llm.weights import cache_root  # lazy: only when a pool is searched
+
     emb = _embedder(model)
     key = content_hash(emb.name, texts)
     with _lock:
@@ -76,7 +81,9 @@ def nearest(
     return [pool[i] for i, _ in reversed(hits)]
 
 
-class _Spec(Protocol):
+class SelectingSpec(Protocol):
+    """What selection needs of a prompt spec (``ptrain.prompts.PromptSpec`` is one)."""
+
     @property
     def examples(self) -> Sequence[Any]: ...
 
@@ -87,7 +94,7 @@ class _Spec(Protocol):
     def input_variables(self) -> Sequence[str]: ...
 
 
-def select_examples(spec: _Spec, variables: Mapping[str, Any]) -> list[Any]:
+def select_examples(spec: SelectingSpec, variables: Mapping[str, Any]) -> list[Any]:
     """The examples a call of ``spec`` with ``variables`` shows."""
     if spec.example_selection is None:
         return list(spec.examples)

@@ -11,23 +11,15 @@ selector is ptrain's (``ptrain.llm.select``), so a chain picks the same examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
+
+from ptrain.llm.select import SelectingSpec, nearest
 
 if TYPE_CHECKING:
     from langchain_core.prompts import ChatPromptTemplate
 
 
-class _Spec(Protocol):
-    @property
-    def examples(self) -> Sequence[Any]: ...
-
-    @property
-    def example_selection(self) -> Any: ...
-
-    @property
-    def input_variables(self) -> Sequence[str]: ...
-
+class _Spec(SelectingSpec, Protocol):
     def chat_messages(self) -> list[tuple[str, str]]: ...
 
     def expanded_templates(self, examples: Any = None) -> list[tuple[str, str]]: ...
@@ -54,8 +46,6 @@ def to_chat_prompt_template(prompt: TemplatedPrompt) -> ChatPromptTemplate:
 def _selecting(spec: _Spec) -> ChatPromptTemplate:
     from langchain_core.example_selectors import BaseExampleSelector
     from langchain_core.prompts import ChatPromptTemplate, FewShotChatMessagePromptTemplate
-
-    from ptrain.llm.select import nearest  # lazy: numpy and FAISS only for selecting prompts
 
     msgs = spec.chat_messages()
     human = next((t for r, t in reversed(msgs) if r == "human"), None)

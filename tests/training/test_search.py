@@ -224,7 +224,6 @@ def test_the_minibatch_avoids_cases_a_new_candidate_carries_as_examples():
 
 
 def test_a_tie_with_a_parent_perfect_on_the_minibatch_goes_on_a_tie_at_zero_does_not():
-    import random  # noqa: F401  (the search seeds its own)
     from types import SimpleNamespace
 
     from ptrain.training.search import Entry, Search

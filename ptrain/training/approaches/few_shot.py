@@ -154,10 +154,10 @@ class FewShot:
         ks = [k for k in SIMILAR_KS if k != current and k < len(spec.examples) + len(pool)]
         examples = [{"inputs": ex.inputs, "output": ex.output} for ex in spec.examples]
         examples += [{"inputs": c.inputs, "output": (c.output or "").strip()} for c in pool]
+        pooled = with_examples(ctx.text, examples)
         out = []
         for k in ks:
-            text = with_examples(ctx.text, examples)
-            text = rewrite_prompt_text(text, {"example_selection": {"by": "similarity", "k": k}})
+            text = rewrite_prompt_text(pooled, {"example_selection": {"by": "similarity", "k": k}})
             out.append(
                 Candidate(
                     approach=self.name,
