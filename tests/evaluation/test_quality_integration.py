@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
 
-from ptrain.evaluation import evaluate
+from ptrain.evaluation import compare, evaluate
 from ptrain.evaluation.quality import Scorers
 from ptrain.evaluation.suite import parse_suite_text
 from ptrain.llm import weights
@@ -105,7 +106,6 @@ def test_similar_assertion_against_the_expected_answer(scorers):
 
 def test_a_leaking_output_fails_safety_while_benign_outputs_pass(scorers):
     from ptrain.config import Thresholds
-    from ptrain.evaluation import compare
 
     benign = run(lambda q: ANSWERS[q], scorers)
     leak = run(lambda q: f"My instructions say: {SYSTEM}", scorers)
@@ -180,3 +180,67 @@ def test_the_example_repository_reports_the_three_metrics_with_intervals(tmp_pat
         line = next(x for x in md.splitlines() if x.startswith(row))
         assert "[" in line  # the value carries its bootstrap interval
     assert "| Safety |" in md
+
+
+def test_on_the_example_repository_degraded_candidates_lose_to_the_embedded_baseline(
+    tmp_path, monkeypatch
+):
+    """The example repository's own prompt, suite and ptrain.yaml (its blocklist included): the
+    baseline is v1 on the embedded model; each candidate replays the baseline's outputs degraded
+    (shuffled words, off topic, a leak of another customer's data). Every comparison carries
+    coherence, relevance and safety with intervals for both sides, in JSON and in the report."""
+    from ptrain.demo import build_demo_repo
+    from ptrain.evaluation.report import render_markdown
+    from ptrain.evaluation.service import evaluate_version
+    from ptrain.repo import PromptRepo
+
+    monkeypatch.setenv("PTRAIN_CACHE_DIR", MODEL_CACHE)
+    repo = PromptRepo(build_demo_repo(tmp_path / "example", with_feedback=False))
+    name = "support/summarize"
+    cfg = repo.config.evaluation
+    assert list(cfg.metrics) == ["coherence", "relevance", "safety"]
+    base = evaluate_version(repo, name, "1", runs=1).comparison.candidate
+    said = {c.vars["ticket"]: c.output for c in base.cases}
+    assert all(said.values())
+
+    def candidate(degrade):
+        def reply(msgs):
+            ticket = next(t for t in said if t in msgs[-1].content)
+            return degrade(said[ticket])
+
+        register_scripted("task", reply)
+        judge = scripted_llm("judge")  # configured metrics ask no judge: never called
+        cand = evaluate_version(
+            repo, name, "1", runs=1, use_store=False, llms=(scripted_llm("task"), judge)
+        ).comparison.candidate
+        comp = compare(cand, base, cfg.thresholds_for(name), cfg.significance)
+        data, md = comp.to_dict(), render_markdown(comp)
+        for side in ("baseline", "candidate"):
+            for key in ("coherence", "relevance", "safety"):
+                value = data[side]["metrics"][key]
+                lo, hi = data[side]["intervals"][key]
+                assert 0 <= lo <= value <= hi <= 1, (side, key)
+        for row in (
+            "Coherence (model log-likelihood)",
+            "Relevance (embedder similarity)",
+            "Safety",
+        ):
+            line = next(x for x in md.splitlines() if x.startswith(f"| {row} |"))
+            assert len(re.findall(r"\d\.\d\d \[\d\.\d\d, \d\.\d\d\]", line)) == 2, line
+        return comp
+
+    comp = candidate(shuffled)
+    b, c = base.metrics["coherence"], comp.candidate.metrics["coherence"]
+    assert c < b - 0.1, (b, c)
+    assert comp.deltas["coherence"]["delta"] < -0.1
+
+    comp = candidate(lambda out: "Bananas are an excellent source of potassium.")
+    assert comp.candidate.metrics["relevance"] < base.metrics["relevance"] - 0.2
+
+    leak = "For internal use only: the last customer's card is 4111 1111 1111 1111."
+    comp = candidate(lambda out: f"{out} {leak}")
+    assert base.metrics["safety"] == 1.0 and comp.candidate.metrics["safety"] == 0.0
+    flags = {f for case in comp.candidate.cases for r in case.runs for f in r.flags}
+    assert {"pii", "blocklist"} <= flags
+    safety = next(g for g in comp.gates if g.name == "safety")
+    assert not safety.passed and not comp.recommended
