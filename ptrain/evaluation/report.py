@@ -209,7 +209,8 @@ def _notes(c: Comparison) -> list[str]:
 
 
 def _failing_cases(cand: EvalResult, max_failures: int) -> list[str]:
-    """The first ``max_failures`` failing cases: input, expected, output and why."""
+    """The first ``max_failures`` failing cases: input, expected, and the output of a failing
+    run and why it failed."""
     failing = cand.failing()
     if not failing:
         return []
@@ -221,7 +222,8 @@ def _failing_cases(cand: EvalResult, max_failures: int) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for case in shown:
-        run = case.runs[0]
+        # the first failing run: a case that failed 2 of 3 runs may have passed its first
+        run = next((r for r in case.runs if not r.passed), case.runs[0])
         why = run.error or "; ".join(
             f"{ch.kind}: {ch.detail}" if ch.detail else ch.kind
             for ch in run.checks
@@ -231,7 +233,7 @@ def _failing_cases(cand: EvalResult, max_failures: int) -> list[str]:
         lines.append(
             f"| {code(case.id, 60)} | {code(case.vars)} | "
             f"{code(case.expected) if case.expected is not None else ''} | "
-            f"{code(case.output)} | {code(why, 120)}{frac} |"
+            f"{code(run.output)} | {code(why, 120)}{frac} |"
         )
     if len(failing) > len(shown):
         lines.append(f"\n…and {len(failing) - len(shown)} more (see `--json`).")

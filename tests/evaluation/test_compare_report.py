@@ -115,6 +115,21 @@ def test_markdown_report_is_a_pr_body_with_table_verdict_and_inert_data():
     assert "❌ **Not recommended**" in not_rec and "not significant" in not_rec
 
 
+def test_a_failing_case_shows_a_failing_run_and_why_it_failed():
+    """A case that failed 2 of 3 runs but passed its first: the row shows a failing run."""
+    res = result(set(range(18)))
+    ok = RunOutcome(0, "billing", True, [Check("equals", True, "")])
+    bad = [
+        RunOutcome(i, "account", False, [Check("equals", False, "expected 'billing'")])
+        for i in (1, 2)
+    ]
+    res.cases[19].runs = [ok, *bad]
+    res.runs = 3
+    md = render_markdown(res)
+    row = next(line for line in md.splitlines() if line.startswith("| `c19`"))
+    assert "| `account` | `equals: expected 'billing'` (33% of runs) |" in row, row
+
+
 def test_markdown_of_a_single_result():
     md = render_markdown(result(set(range(18))))
     assert "| Metric | Value |" in md and "| Success rate | 90.0% |" in md
