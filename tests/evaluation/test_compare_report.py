@@ -139,3 +139,20 @@ def test_p_values_are_readable():
     from ptrain.evaluation.compare import format_p
 
     assert format_p(0.03125) == "0.031" and format_p(3.7e-9) == "3.7e-09"
+
+
+def test_quality_gates_are_off_by_default_and_an_uncalibrated_judge_never_gates():
+    cand = result(set(range(18)), version=2)
+    cand.metrics.update(coherence=0.7, relevance=0.5, judge_coherence=0.1, judge_relevance=0.1)
+    cand.calibration = {
+        "judge_coherence": {"calibrated": False, "agreement": 0.05, "statistic": "kappa"},
+        "judge_relevance": {"calibrated": True, "agreement": 0.8, "statistic": "kappa"},
+    }
+    assert [g.name for g in compare(cand, None, T).gates] == ["success_rate", "safety"]
+    gates = {g.name: g for g in compare(cand, None, Thresholds(coherence=0.6, relevance=0.4)).gates}
+    assert gates["coherence"].passed and gates["relevance"].passed
+    assert "judge_coherence" not in gates  # uncalibrated (κ=0.05): shown, never a gate
+    assert not gates["judge_relevance"].passed  # calibrated: its 0.10 < 0.40 counts
+    assert "uncalibrated (κ=0.05)" in render_markdown(cand)
+    cand.metrics["coherence"] = 0.5
+    assert not compare(cand, None, Thresholds(coherence=0.6)).recommended
