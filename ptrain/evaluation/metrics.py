@@ -1,8 +1,8 @@
 """The metrics of an evaluation, and the cheap deterministic safety checks.
 
 Metrics (keys of ``EvalResult.metrics``; ``None`` means unavailable, never a guess). Every
-metric but the latency percentiles also has a bootstrap 95% interval over cases in
-``EvalResult.intervals``:
+metric also has a bootstrap 95% interval in ``EvalResult.intervals``: over cases, and for the
+latency percentiles over the calls made (the percentile of each resample):
 
 =====================  =======================================================================
 success_rate           cases whose majority of runs passed every assertion / cases
@@ -39,6 +39,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ptrain.evaluation.assertions import _as_unit
@@ -308,7 +309,28 @@ def intervals(
         ci = bootstrap_ci([v for v in per if v is not None])
         if ci is not None:
             out[key] = [round(ci[0], 4), round(ci[1], 4)]
+    lat = _latencies(cases)
+    for key, q in (("latency_p50_ms", 0.5), ("latency_p95_ms", 0.95)):
+        if values.get(key) is None:
+            continue
+        ci = bootstrap_ci(lat, statistic=partial(_percentile_of, q=q))
+        if ci is not None:
+            out[key] = [round(ci[0], 1), round(ci[1], 1)]
     return out
+
+
+def _percentile_of(xs: Sequence[float], q: float) -> float:
+    return percentile(list(xs), q) or 0.0
+
+
+def _latencies(cases: list[CaseResult]) -> list[float]:
+    """Latency of every call actually made (not replayed, not from the cache, no error)."""
+    return [
+        float(r.latency_ms)
+        for c in cases
+        for r in c.runs
+        if not r.replayed and r.error is None and not r.cached and r.latency_ms
+    ]
 
 
 def compute(
@@ -331,7 +353,7 @@ def compute(
     m["success_rate"] = _mean([1.0 if c.passed else 0.0 for c in cases])
     m["pass_at_runs"] = _mean([c.pass_fraction for c in cases])
     m["error_rate"] = _mean([1.0 if r.error else 0.0 for r in calls])
-    lat = [r.latency_ms for r in calls if r.error is None and not r.cached and r.latency_ms]
+    lat = _latencies(cases)
     m["latency_p50_ms"] = percentile(lat, 0.5)
     m["latency_p95_ms"] = percentile(lat, 0.95)
     if calls and not lat:

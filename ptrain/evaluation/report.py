@@ -65,6 +65,8 @@ def metric_cell(res: EvalResult | None, key: str, kind: str) -> str:
             text += f" [{lo * 100:.1f}, {hi * 100:.1f}]"
         elif kind == "score":
             text += f" [{lo:.2f}, {hi:.2f}]"
+        elif kind == "ms":
+            text += f" [{lo:,.0f}, {hi:,.0f}]"
         else:
             text += f" [{lo:,.1f}, {hi:,.1f}]"
     st = res.calibration.get(key)

@@ -29,6 +29,7 @@ from ptrain.evaluation.models import response_cache_dir as response_cache_dir
 from ptrain.evaluation.quality import Scorers
 from ptrain.evaluation.results import EvalResult, Progress
 from ptrain.evaluation.runner import evaluate
+from ptrain.evaluation.stats import bootstrap_ci
 from ptrain.evaluation.store import ResultStore
 from ptrain.evaluation.suite import Assertion, Case, Suite, load_suite, parse_suite_text, suite_path
 from ptrain.feedback import iter_feedback
@@ -80,18 +81,28 @@ def load_candidate(repo: PromptRepo, name: str, path: Path) -> LoadedPrompt:
     return LoadedPrompt(name, spec, "", None, None)
 
 
-def user_ratings(repo: PromptRepo, name: str, commit: str) -> tuple[float | None, int]:
-    """(mean rating, count) of the feedback ratings recorded against ``commit``."""
+def _ratings(repo: PromptRepo, name: str, commit: str) -> list[float]:
+    """The feedback ratings recorded against ``commit``."""
     if not commit:
-        return None, 0
-    ratings = [
+        return []
+    return [
         float(r["rating"])
         for r in iter_feedback(repo.root, name, kinds=["rating"])
         if r.get("rating") is not None
         and r.get("version")
         and commit.startswith(str(r["version"]).lower())
     ]
-    return (sum(ratings) / len(ratings) if ratings else None), len(ratings)
+
+
+def add_user_ratings(repo: PromptRepo, name: str, res: EvalResult) -> None:
+    """The version's feedback ratings as metrics of ``res``: ``user_rating`` (the mean, with its
+    bootstrap interval over ratings) and ``user_ratings`` (how many)."""
+    ratings = _ratings(repo, name, res.commit)
+    res.metrics["user_rating"] = round(sum(ratings) / len(ratings), 4) if ratings else None
+    res.metrics["user_ratings"] = len(ratings)
+    ci = bootstrap_ci(ratings)
+    if ci is not None:
+        res.intervals["user_rating"] = [round(ci[0], 4), round(ci[1], 4)]
 
 
 @dataclass
@@ -155,9 +166,7 @@ def evaluate_version(
             store=store,
             **options,
         )
-        mean, count = user_ratings(repo, name, prompt.commit)
-        res.metrics["user_rating"] = mean
-        res.metrics["user_ratings"] = count
+        add_user_ratings(repo, name, res)
         return res
 
     base_res = run(base_prompt, "baseline") if base_prompt is not None else None

@@ -9,14 +9,14 @@
   difference (candidate - baseline), resampling cases with replacement, seeded so a report is
   reproducible.
 * ``bootstrap_ci(values)``: the same percentile bootstrap for one version's per-case values
-  (the interval every metric of a report carries).
+  (the interval every metric of a report carries; the latency percentiles resample calls).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 def mcnemar_exact(b: int, c: int) -> float:
@@ -61,15 +61,21 @@ def paired_bootstrap_ci(
     return (lo, hi)
 
 
+def _mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs)
+
+
 def bootstrap_ci(
     values: Sequence[float],
     *,
     iterations: int = 2_000,
     confidence: float = 0.95,
     seed: int = 0,
+    statistic: Callable[[Sequence[float]], float] = _mean,
 ) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean of ``values`` (one value per case), resampling
-    cases with replacement; ``None`` for no values. Seeded: a report is reproducible."""
+    """Percentile bootstrap CI of ``statistic`` (default the mean) of ``values`` (one value per
+    case, or per call for latency), resampling them with replacement; ``None`` for no values.
+    Seeded: a report is reproducible."""
     n = len(values)
     if n == 0:
         return None
@@ -77,7 +83,7 @@ def bootstrap_ci(
     if min(xs) == max(xs):
         return (xs[0], xs[0])
     rng = random.Random(seed)
-    means = sorted(sum(rng.choices(xs, k=n)) / n for _ in range(iterations))
+    means = sorted(statistic(rng.choices(xs, k=n)) for _ in range(iterations))
     alpha = (1 - confidence) / 2
     lo = means[int(math.floor(alpha * (iterations - 1)))]
     hi = means[int(math.ceil((1 - alpha) * (iterations - 1)))]

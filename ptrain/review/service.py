@@ -26,7 +26,7 @@ from ptrain.errors import PtrainError
 from ptrain.evaluation import compare, evaluate
 from ptrain.evaluation.compare import format_p
 from ptrain.evaluation.report import code, render_markdown
-from ptrain.evaluation.service import evaluation_options, models_for, user_ratings
+from ptrain.evaluation.service import add_user_ratings, evaluation_options, models_for
 from ptrain.evaluation.store import ResultStore
 from ptrain.evaluation.suite import parse_suite_text
 from ptrain.prompts import LoadedPrompt, parse_prompt
@@ -224,8 +224,7 @@ def review_prompt(repo, name: str, base: str, head: str, *, llms=None, progress=
                 store=store,
                 **evaluation_options(repo, judge),
             )
-            mean, count = user_ratings(repo, name, prompt.commit)
-            res.metrics["user_rating"], res.metrics["user_ratings"] = mean, count
+            add_user_ratings(repo, name, res)
             return res
 
         base_res = run(_loaded(repo, name, base, base_v), "baseline") if base_v else None

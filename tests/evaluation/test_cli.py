@@ -100,6 +100,11 @@ def test_better_version_is_recommended_worse_is_not_and_results_are_stored(repo,
     assert re.match(
         r"\| Success rate \| 50\.0% \[\d+\.\d, \d+\.\d\] \| 100\.0% \[100\.0, 100\.0\] \|", row
     ), row
+    table = md.split("| Metric | Baseline | Candidate | Δ |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    assert {r[0] for r in rows} >= {"| Latency p50", "| Safety", "| Tokens per call"}
+    for r in rows:  # every metric, on both sides, with its interval
+        assert all(re.search(r"\[[-\d.,]+, [-\d.,]+\]", cell) for cell in r[1:3]), r
     calls = len(model.calls)
     assert calls == 24  # 12 cases x 2 versions, temperature 0
 
@@ -240,5 +245,7 @@ def test_user_ratings_of_the_version_are_a_metric(repo):
         {"prompt": NAME, "version": repo.resolve(NAME, 1).commit, "kind": "rating", "rating": 0.0},
     )
     r = make_cli(repo.root)("evaluate", "version", NAME, "2", "--json")
-    m = json.loads(r.stdout)["candidate"]["metrics"]
+    cand = json.loads(r.stdout)["candidate"]
+    m = cand["metrics"]
     assert m["user_rating"] == 0.75 and m["user_ratings"] == 2
+    assert cand["intervals"]["user_rating"] == [0.5, 1.0]  # bootstrap over the two ratings

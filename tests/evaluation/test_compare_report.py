@@ -156,3 +156,32 @@ def test_quality_gates_are_off_by_default_and_an_uncalibrated_judge_never_gates(
     assert "uncalibrated (κ=0.05)" in render_markdown(cand)
     cand.metrics["coherence"] = 0.5
     assert not compare(cand, None, Thresholds(coherence=0.6)).recommended
+
+
+def test_latency_percentiles_carry_a_bootstrap_interval_over_calls():
+    from ptrain.evaluation.metrics import compute, intervals
+
+    cases = [
+        CaseResult(
+            f"c{i}",
+            {"m": str(i)},
+            None,
+            [RunOutcome(0, "ok", True, [], latency_ms=100.0 * (i + 1))],
+        )
+        for i in range(20)
+    ]
+    cases.append(  # a cache hit has no latency: it is not a call's latency
+        CaseResult("hit", {"m": "x"}, None, [RunOutcome(0, "ok", True, [], cached=True)])
+    )
+    values, _ = compute(cases, [], False)
+    ci = intervals(cases, values, False)
+    assert values["latency_p50_ms"] == 1050.0 and values["latency_p95_ms"] == 1905.0
+    # resampling the 20 calls: the median moves by several hundred ms, p95 stays near the top
+    assert ci["latency_p50_ms"] == [650.0, 1450.0] and ci["latency_p95_ms"] == [1600.0, 2000.0]
+    res = result(set(range(N)))
+    res.metrics.update(values)
+    res.intervals = ci
+    md = render_markdown(res)
+    row = next(line for line in md.splitlines() if line.startswith("| Latency p50 |"))
+    lo, hi = ci["latency_p50_ms"]
+    assert row == f"| Latency p50 | 1,050 ms [{lo:,.0f}, {hi:,.0f}] |", row
