@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from ptrain.cli.output import info
@@ -40,6 +42,7 @@ def serve(
     if transport not in ("stdio", "http"):
         raise PtrainError(f"unknown transport {transport!r}", "use --transport stdio or http")
     catalog = Catalog(open_repo(), env, spool=spool, read_only=read_only)
+    _warn_if_empty(catalog)
     from ptrain.mcp.server import check_listen  # lazy: keeps the mcp SDK off mcp --help
     from ptrain.mcp.server import serve as run  # lazy: keeps the mcp SDK off mcp --help
 
@@ -49,6 +52,19 @@ def serve(
         if host not in ("127.0.0.1", "localhost", "::1"):
             info(f"ptrain mcp: {host} is not loopback: anyone who can reach it can read prompts")
     run(catalog, transport=transport, host=host, port=port, poll=poll)
+
+
+def _warn_if_empty(catalog) -> None:
+    """One line on stderr (stdout is the protocol on stdio) when the env has no deploys: a
+    host would list no prompts, and the default env (the first in ptrain.yaml) is often
+    staging, not where the prompts are deployed."""
+    if catalog.deployed_names():
+        return
+    others = [e for e in catalog.repo.envs if e != catalog.env and catalog.deployed_names(e)]
+    fix = f"pass --env {others[0]}" if others else "deploy one with `ptrain prompt deploy`"
+    sys.stderr.write(
+        f"ptrain mcp: no prompt is deployed to {catalog.env}, so none is served; {fix}\n"
+    )
 
 
 def _url_host(host: str) -> str:

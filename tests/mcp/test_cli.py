@@ -122,3 +122,30 @@ def _listening_addresses(port: int) -> set[str] | None:
         if state == "0A" and int(hexport, 16) == port:  # 0A = LISTEN
             out.add(socket.inet_ntoa(bytes.fromhex(addr)[::-1]))
     return out
+
+
+def test_an_env_without_deploys_is_named_on_stderr(served_repo):
+    # a host would list no prompts: say so, and name the env that has deploys (the default
+    # env is the first of ptrain.yaml's envs, which in many repos is staging)
+    p = subprocess.run(
+        [PTRAIN_BIN, "mcp", "serve", "--env", "staging"],
+        cwd=served_repo.root,
+        stdin=subprocess.DEVNULL,  # end of input: the stdio server stops at once
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == ""  # stdout carries only the protocol
+    assert "no prompt is deployed to staging" in p.stderr, p.stderr
+    assert "pass --env production" in p.stderr and "Traceback" not in p.stderr
+    # where prompts are deployed, nothing is said
+    p = subprocess.run(
+        [PTRAIN_BIN, "mcp", "serve"],
+        cwd=served_repo.root,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0 and p.stderr == "", p.stderr

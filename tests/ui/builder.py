@@ -223,6 +223,17 @@ def expected_rating_points(root: Path, name: str = NAME) -> int:
     return len(seen)
 
 
+def expected_points_where(root: Path, keep, name: str = NAME) -> int:
+    """Distinct (version, UTC day) pairs with at least one record for which ``keep(record)``."""
+    seen = set()
+    for p in (root / "feedback" / name).rglob("*.jsonl"):
+        for line in p.read_text().splitlines():
+            r = json.loads(line) if line.strip() else {}
+            if r and keep(r):
+                seen.add((r.get("version"), r["ts"][:10]))
+    return len(seen)
+
+
 def expected_differences(root: Path, name: str = NAME) -> tuple[int, int]:
     """(cases whose stored results disagree, cases failed somewhere) over the stored results
     of the 40 held-out cases, read from ``.ptrain/evals/*.json`` directly."""

@@ -19,6 +19,7 @@ from tests.ui.builder import (
     NAME,
     expected_differences,
     expected_points,
+    expected_points_where,
     expected_rating_points,
 )
 from tests.ui.conftest import snapshot, stored_records
@@ -121,6 +122,32 @@ def test_feedback_charts(page, ui_repo):
     assert per_version["v2"] == 6  # Nov 20-24 in production, plus today's A/B traffic
     assert page.locator("#chart-rating circle.pt").count() == expected_rating_points(ui_repo.root)
     assert page.locator("#chart-rating line.ci").count() > 0
+    calls = expected_points_where(ui_repo.root, lambda r: r.get("kind") in ("success", "error"))
+    timed = expected_points_where(ui_repo.root, lambda r: r.get("latency_ms") is not None)
+    tokens = expected_points_where(
+        ui_repo.root,
+        lambda r: r.get("prompt_tokens") is not None or r.get("completion_tokens") is not None,
+    )
+    assert 0 < calls <= want and 0 < timed <= calls and 0 < tokens <= calls
+    for chart, n in (("errors", calls), ("latency-p50", timed), ("latency-p95", timed),
+                     ("tokens", tokens)):  # fmt: skip
+        assert page.locator(f"#chart-{chart} circle.pt").count() == n, chart
+    assert page.locator("#chart-errors line.ci").count() > 0
+    # one time axis: each deploy's line is at the same place in every chart, and its label
+    # sits above the plotted points, never over them
+    layout = page.evaluate(
+        """() => [...document.querySelectorAll("svg.chart")].map(svg => ({
+          markers: [...svg.querySelectorAll("line.marker")].map(l => l.getAttribute("x1")),
+          labelsBottom: Math.max(...[...svg.querySelectorAll(".marker-label")]
+            .map(t => t.getBBox().y + t.getBBox().height)),
+          pointsTop: Math.min(...[...svg.querySelectorAll("circle.pt")]
+            .map(c => c.cy.baseVal.value - c.r.baseVal.value)),
+        }))"""
+    )
+    # v2 to staging and production, the rollback (v1's first deploy, Oct 1, is off the axis)
+    assert len(layout) == 6 and len(layout[0]["markers"]) == 3
+    assert all(c["markers"] == layout[0]["markers"] for c in layout), layout
+    assert all(c["labelsBottom"] <= c["pointsTop"] for c in layout), layout
     labels = page.locator("#chart-volume .marker-label").all_text_contents()
     assert "▲ v2 production" in labels and "↩ v1 production" in labels
     assert page.locator("#worst tbody tr").count() > 0
@@ -154,6 +181,8 @@ def test_rating_in_the_page_becomes_a_record(page, ui_repo):
 def test_bad_input_shows_an_error_and_writes_nothing(page, ui_repo):
     _open(page, "annotate")
     before = snapshot(ui_repo.root)
+    # the general form rates what `ptrain feedback add` would: the first env's deploy
+    assert "rate the version deployed to staging" in page.inner_text("main h2")
     form = page.locator("#annotate-general")
     form.locator(".score").fill("1.5")
     form.locator(".submit").click()

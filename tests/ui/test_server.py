@@ -176,6 +176,27 @@ def test_bad_feedback_writes_nothing(shared_client, shared_repo, body, token, st
     assert snapshot(shared_repo.root) == before
 
 
+@pytest.mark.parametrize(
+    ("body", "token", "status", "needle"),
+    [
+        ({"prompt": NAME, "record_id": "1" * 26}, None, 401, "missing token"),
+        ({"prompt": NAME, "record_id": "1" * 26}, "not-the-token", 403, "wrong token"),
+        (b"{not json", "", 400, "malformed JSON body"),
+        (b'"a string"', "", 400, "must be a JSON object"),
+        ({"prompt": "no/such-prompt", "record_id": "1" * 26}, "", 404, "no prompt named"),
+        ({"prompt": "Bad Name", "record_id": "1" * 26}, "", 400, "invalid prompt name"),
+        ({"prompt": NAME, "record_id": "../../etc"}, "", 400, "not a feedback record id"),
+        ({"prompt": NAME, "record_id": "1" * 26, "expected": 3}, "", 400, "must be a string"),
+    ],
+)
+def test_bad_expected_writes_nothing(shared_client, shared_repo, body, token, status, needle):
+    before = snapshot(shared_repo.root)
+    r = shared_client.post("/api/expected", body, token=token)
+    assert r.status == status, r.data
+    assert needle in _one_line(r)
+    assert snapshot(shared_repo.root) == before
+
+
 def test_wrong_content_type_and_size(shared_client, shared_repo):
     before = snapshot(shared_repo.root)
     headers = {"Content-Type": "text/plain", "X-Ptrain-Token": shared_client.server.token}

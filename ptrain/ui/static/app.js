@@ -138,8 +138,11 @@ async function pageFeedback(main) {
     label: `${d.action === "rollback" ? "↩" : "▲"} v${d.to_version || "?"} ${d.env}` }));
   const colors = {};
   s.series.forEach((x, i) => { colors[x.commit] = PALETTE[i % PALETTE.length]; });
+  // one time axis for every chart (each day with any record), so deploy lines line up
+  const days = s.series.flatMap(x => x.points.map(p => p.day)).sort();
+  const xRange = days.length ? [days[0], days[days.length - 1]] : null;
   const charts = CHARTS.map(c => el("div", { class: "card" }, el("h3", {}, c.title),
-    window.ptrainChart.line({ id: c.id, title: c.title, unit: c.unit, yMin: c.yMin, yMax: c.yMax, markers,
+    window.ptrainChart.line({ id: c.id, title: c.title, unit: c.unit, yMin: c.yMin, yMax: c.yMax, markers, xRange,
       series: s.series.map(x => ({ label: x.label, color: colors[x.commit], points: x.points.map(p => ({
         x: p.day, y: c.y(p), lo: c.lo && c.lo(p) ? c.lo(p)[0] : null, hi: c.lo && c.lo(p) ? c.lo(p)[1] : null,
         n: c.n ? c.n(p) : p.count })) })) })));
@@ -269,7 +272,8 @@ function abList(ab) {
 async function pageAnnotate(main) {
   if (!state.name) return main.append(el("p", { class: "muted" }, "No prompt."));
   const lists = await api("/api/feedback/lists", { name: state.name });
-  main.append(el("h2", {}, `${state.name}: rate the deployed version`),
+  // the version `ptrain feedback add` would pick: deployed to the first env, else the latest
+  main.append(el("h2", {}, `${state.name}: rate the version deployed to ${state.envs[0]}`),
     el("div", { class: "card", id: "annotate-general" }, feedbackForm(null)));
   const queue = sessionStorage.getItem("ptrain-queue") === "worst" ? "worst" : "recent";
   const pick = el("select", { id: "queue-select", onchange: () => {

@@ -1,12 +1,15 @@
 // ptrain ui charts: time-series line charts drawn as inline SVG, no dependencies (~4 KB).
 // ptrainChart.line({id, title, series: [{label, color, points: [{x: "YYYY-MM-DD", y, lo, hi}]}],
-//                   markers: [{x: ISO time, label, kind}], yMin, yMax, unit})
+//                   markers: [{x: ISO time, label, kind}], xRange: [day, day], yMin, yMax, unit})
 // Every drawn point is a <circle class="pt"> (its <title> gives the value); intervals are
-// <line class="ci">; deploy moments are <line class="marker">.
+// <line class="ci">; deploy moments are <line class="marker">, labelled in a band above the
+// plot (never over the data). Charts given the same xRange share their time axis, so a
+// deploy's line sits at the same place in each of them.
 "use strict";
 (function () {
   const NS = "http://www.w3.org/2000/svg";
-  const W = 640, H = 220, L = 52, R = 14, T = 26, B = 34;
+  // T: top of the plot; above it the legend (y 6-16) and three rows of marker labels
+  const W = 640, H = 250, L = 52, R = 14, T = 62, B = 34, BAND = 22, ROW = 11;
   const DAY = 86400000;
 
   function svg(tag, attrs, text) {
@@ -37,6 +40,7 @@
       xs.push(dayMs(p.x)); ys.push(p.y);
       if (p.lo !== undefined && p.lo !== null) ys.push(p.lo, p.hi);
     }
+    if (opts.xRange) xs.push(dayMs(opts.xRange[0]), dayMs(opts.xRange[1]));
     const x0 = Math.min(...xs), x1 = Math.max(...xs);
     for (const m of opts.markers || []) {
       const t = dayMs(m.x);
@@ -66,7 +70,7 @@
         label));
     }
     g.appendChild(svg("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }));
-    if (unit) g.appendChild(svg("text", { x: 4, y: T - 10, class: "unit" }, unit));
+    if (unit) g.appendChild(svg("text", { x: 4, y: T - 6, class: "unit" }, unit));
   }
 
   function drawSeries(g, s, sx, sy, unit) {
@@ -100,9 +104,9 @@
       const t = dayMs(m.x);
       if (t < ex.x0 || t > ex.x1) continue;
       const x = sx(t);
-      g.appendChild(svg("line", { x1: x, x2: x, y1: T - 4, y2: H - B, class: "marker " + (m.kind || "") }));
+      g.appendChild(svg("line", { x1: x, x2: x, y1: BAND, y2: H - B, class: "marker " + (m.kind || "") }));
       const right = x > W - R - 90;  // near the right edge: label on the left of the line
-      g.appendChild(svg("text", { x: right ? x - 3 : x + 3, y: T + 8 + 11 * (row++ % 3),
+      g.appendChild(svg("text", { x: right ? x - 3 : x + 3, y: BAND + 8 + ROW * (row++ % 3),
         class: "marker-label", "text-anchor": right ? "end" : "start" }, m.label));
     }
   }
