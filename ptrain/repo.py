@@ -417,7 +417,7 @@ class PromptRepo:
         kind: str,
         *,
         version: str | int | None = None,
-        env: str | None = "production",
+        env: str | None = None,
         **fields: Any,
     ):
         """Append one feedback record (``fields``: docs/feedback-format.md) for the version given,
@@ -433,7 +433,7 @@ class PromptRepo:
         kind: str,
         *,
         version: str | int | None = None,
-        env: str | None = "production",
+        env: str | None = None,
         **fields: Any,
     ) -> Recorded:
         """``record_feedback`` as plain data (the stored dict, what was redacted); no pydantic."""
@@ -450,12 +450,13 @@ class PromptRepo:
 
         def locate() -> tuple[str, int | None]:
             if version is None:
-                found = self._deployed_fast(check_name(name), env or self.default_env)
+                found = self._deployed_fast(check_name(name), where)
                 if found is not None:
                     return found
             v = self.resolve(name, version) if version is not None else self.resolve(name)
             return v.commit, v.number
 
+        env = where = self.default_env if env is None else env  # the one rule: the first env
         if self._feedback_writer is None:  # store and writer id resolved once per repo
             self._feedback_writer = store.FeedbackWriter(self.root)
         doc = {"prompt": name, "kind": kind, "env": env, **fields}

@@ -180,7 +180,7 @@ class _VersionAt:
 
     def __call__(self, rec: Record) -> tuple[str, int | None] | None:
         found = None
-        for at, commit, number in self._timeline(rec.prompt, rec.env or "production"):
+        for at, commit, number in self._timeline(rec.prompt, rec.env or self.repo.default_env):
             if at > rec.ts:
                 break
             found = (commit, number)

@@ -288,3 +288,25 @@ def test_terminal_tables_wrap_cells_at_80_columns(monkeypatch):
     assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
     body = [line.split("│") for line in text.splitlines() if "│" in line]
     assert "".join(cells[0].strip() for cells in body) == name  # whole, folded over lines
+
+
+def test_feedback_and_import_default_to_the_first_env_too(triage, tmp_path):
+    """record_feedback and a CSV import with no env or version follow the same rule as every
+    command: the version deployed to the first env of ptrain.yaml (not a hard-coded production)."""
+    from ptrain import PromptRepo
+    from ptrain import feedback as fb
+
+    cfg = triage.root / "ptrain.yaml"
+    cfg.write_text(
+        cfg.read_text().replace("envs: [production, staging]", "envs: [staging, production]")
+    )
+    git(triage.root, "commit", "-qam", "staging first")
+    repo = PromptRepo(triage.root)
+    repo.deploy("support/triage", 2)  # staging (the default env) runs v2; production runs v1
+    rec = repo.record_feedback("support/triage", "rating", rating=0.5)
+    assert (rec.env, rec.version_number) == ("staging", 2)
+    src = tmp_path / "export.csv"
+    src.write_text("prompt,kind,rating\nsupport/triage,rating,0.4\n")
+    fb.import_file(repo.root, src)
+    got = [r for r in fb.iter_feedback(repo.root) if r["rating"] == 0.4]
+    assert [r.get("version_number") for r in got] == [2]
