@@ -448,6 +448,8 @@ class PromptRepo:
             if version is None and loaded.commit:
                 at = (loaded.commit, loaded.version)  # what get() loaded: no git at all
 
+        where: str = self.default_env if env is None else env  # the one rule: the first env
+
         def locate() -> tuple[str, int | None]:
             if version is None:
                 found = self._deployed_fast(check_name(name), where)
@@ -456,10 +458,9 @@ class PromptRepo:
             v = self.resolve(name, version) if version is not None else self.resolve(name)
             return v.commit, v.number
 
-        env = where = self.default_env if env is None else env  # the one rule: the first env
         if self._feedback_writer is None:  # store and writer id resolved once per repo
             self._feedback_writer = store.FeedbackWriter(self.root)
-        doc = {"prompt": name, "kind": kind, "env": env, **fields}
+        doc = {"prompt": name, "kind": kind, "env": where, **fields}
         return add.add(self._feedback_writer, doc, at or locate)
 
     def _deployed_fast(self, name: str, env: str) -> tuple[str, int | None] | None:

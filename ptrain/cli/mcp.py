@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from ptrain.cli.output import info
 from ptrain.cli.state import open_repo
 from ptrain.errors import PtrainError
+
+if TYPE_CHECKING:
+    from ptrain.mcp.catalog import Catalog
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -54,7 +58,7 @@ def serve(
     run(catalog, transport=transport, host=host, port=port, poll=poll)
 
 
-def _warn_if_empty(catalog) -> None:
+def _warn_if_empty(catalog: Catalog) -> None:
     """One line on stderr (stdout is the protocol on stdio) when the env has no deploys: a
     host would list no prompts, and the default env (the first in ptrain.yaml) is often
     staging, not where the prompts are deployed."""
