@@ -163,6 +163,7 @@ def rollback(repo: PromptStore, name: str, env: str, reason: str) -> DeployRecor
     ch = chains(repo.git, name, env).get((name, env))
     live = ch.live if ch else None
     if live is None:
+        repo.check_prompt(name)  # a typo'd name says "did you mean"
         raise VersionNotFound(
             f"{name} was never deployed to {env}",
             f"run `ptrain prompt deploy {name} VERSION --env {env}`",

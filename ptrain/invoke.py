@@ -96,7 +96,7 @@ def run_prompt(
             name,
             "success",
             version=prompt.commit,
-            env=env,
+            env=env if env is not None or version is not None else repo.default_env,
             inputs=variables,
             output=c.text,
             latency_ms=round(c.latency_ms, 1),

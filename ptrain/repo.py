@@ -41,6 +41,7 @@ from ptrain.versions import Version, listing
 if TYPE_CHECKING:
     from ptrain.config import Config
     from ptrain.feedback.add import Recorded
+    from ptrain.feedback.store import FeedbackWriter
     from ptrain.prompts import LoadedPrompt, PromptSpec
 
 # ptrain.config, ptrain.prompts and ptrain.ab define pydantic models (~60 ms to build): they are
@@ -65,7 +66,7 @@ class PromptRepo:
         self._raw: dict | None = None
         self._runtime_cache: dict[tuple[str, str], LoadedPrompt] = {}
         self._deployed_at: dict[tuple[str, str], tuple[str, int | None]] = {}
-        self._feedback_writer: Any = None
+        self._feedback_writer: FeedbackWriter | None = None
 
     # -- configuration ------------------------------------------------------------------------
     @property
@@ -135,6 +136,16 @@ class PromptRepo:
     def prompt_names(self, rev: str = "HEAD") -> list[str]:
         names = [self.name_of(p) for p in self.git.ls_files(rev, self.prompts_dir)]
         return sorted(n for n in names if n)
+
+    def check_prompt(self, name: str) -> str:
+        """``name`` if a prompt of HEAD has it, else PromptNotFound with a "did you mean" (for a
+        command that found nothing for ``name``: call it on that path only, it lists prompts)."""
+        names = self.prompt_names()
+        if check_name(name) not in names:
+            raise PromptNotFound(
+                f"no prompt named {name!r}", hint(name, names, "see `ptrain prompt list`")
+            )
+        return name
 
     def _require_history(self) -> None:
         if self.git.is_shallow():
@@ -399,7 +410,10 @@ class PromptRepo:
     def history(self, name: str, env: str | None = None) -> list[DeployRecord]:
         """Deploy records (oldest first) of one prompt in one env, or in all envs."""
         check_name(name)
-        return deploys.history(self, name, env)
+        recs = deploys.history(self, name, env)
+        if not recs:
+            self.check_prompt(name)  # nothing recorded: a typo'd name says "did you mean"
+        return recs
 
     def deploy(
         self, name: str, version: str | int, env: str | None = None, reason: str = ""
@@ -437,31 +451,9 @@ class PromptRepo:
         **fields: Any,
     ) -> Recorded:
         """``record_feedback`` as plain data (the stored dict, what was redacted); no pydantic."""
-        from ptrain.feedback import add, store  # lazy: `prompt show` and `get()` never need them
+        from ptrain.feedback import add  # lazy: `prompt show` and `get()` never need it
 
-        at: tuple[str, int | None] | None = None
-        if not isinstance(name, str):  # a LoadedPrompt (not imported: its module loads pydantic)
-            loaded, name = name, name.name
-            env = loaded.env or env
-            if loaded.variant is not None:
-                fields.setdefault("variant", loaded.variant)
-            if version is None and loaded.commit:
-                at = (loaded.commit, loaded.version)  # what get() loaded: no git at all
-
-        where: str = self.default_env if env is None else env  # the one rule: the first env
-
-        def locate() -> tuple[str, int | None]:
-            if version is None:
-                found = self._deployed_fast(check_name(name), where)
-                if found is not None:
-                    return found
-            v = self.resolve(name, version) if version is not None else self.resolve(name)
-            return v.commit, v.number
-
-        if self._feedback_writer is None:  # store and writer id resolved once per repo
-            self._feedback_writer = store.FeedbackWriter(self.root)
-        doc = {"prompt": name, "kind": kind, "env": where, **fields}
-        return add.add(self._feedback_writer, doc, at or locate)
+        return add.add_for(self, name, kind, version, env, fields)
 
     def _deployed_fast(self, name: str, env: str) -> tuple[str, int | None] | None:
         return deploys.deployed_at(self.git, self._deployed_at, name, env)

@@ -55,6 +55,7 @@ def current(repo: PromptRepo, name: str, env: str | None = None) -> Experiment |
 def _require(repo: PromptRepo, name: str, env: str) -> Experiment:
     exp = current(repo, name, env)
     if exp is None:
+        repo.check_prompt(name)  # a typo'd name says "did you mean"
         raise PtrainError(
             f"no A/B experiment for {name} in {env}",
             f"start one with `ptrain ab start {name} --variant A=V1 --variant B=V2 --env {env}`",

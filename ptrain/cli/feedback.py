@@ -227,6 +227,8 @@ def list_(
         raise PtrainError(f"unknown kind {bad[0]!r}", f"use one of {', '.join(KINDS)}")
     res = list_feedback(_root(), name, limit=limit or None, kinds=kind or None, since=since,
                         version=version, env=env, variant=variant)  # fmt: skip
+    if not res.total_matched:
+        open_repo().check_prompt(name)  # a typo'd name says "did you mean", not "0 of 0"
     if json_out:
         emit_json({"records": res.records, "total": res.total_matched, "warnings": res.warnings})
         return
@@ -264,6 +266,8 @@ def summary(
     from ptrain.feedback import summarize  # lazy: DuckDB analytics off feedback add
 
     s = summarize(_root(), name, by=by, since=since, use_cache=not no_cache)
+    if name and not s.rows:
+        open_repo().check_prompt(name)  # a typo'd name says "did you mean"
     if json_out:
         emit_json(s.to_dict())
         return

@@ -207,6 +207,10 @@ def history(
     if json_out:
         emit_json([r.to_dict() for r in recs])
         return
+    if not recs:
+        where = f" to {env}" if env else ""
+        info(f"{name} has never been deployed{where} (`ptrain prompt deploy {name} VERSION`)")
+        return
     table(
         ["#", "env", "action", "from", "to", "by", "at", "reason"],
         [

@@ -232,6 +232,8 @@ def effect(
     """Per deployed trained version: production feedback before vs after, with intervals."""
     repo = open_repo()
     effects = trained_effects(repo, name, env)
+    if not effects:
+        repo.check_prompt(name)  # a typo'd name says "did you mean", not "none deployed yet"
     if json_out:
         emit_json([e.to_dict() for e in effects])
         return

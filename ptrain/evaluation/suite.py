@@ -241,6 +241,7 @@ def load_suite(repo: PromptRepo, name: str) -> Suite:
     path = suite_path(repo, name)
     rel = f"{repo.config.evals_dir.strip('/')}/{name}.yaml"
     if path is None:
+        repo.check_prompt(name)  # a typo'd name says "did you mean", not "write a suite"
         raise PtrainError(
             f"{name} has no eval suite ({rel})",
             f"write {rel} (see `ptrain evals list --help`) or run `ptrain evals from-feedback {name}`",

@@ -10,10 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ptrain.feedback.check import check
 from ptrain.feedback.store import FeedbackWriter
+from ptrain.layout import check_name
+
+if TYPE_CHECKING:
+    from ptrain.prompts import LoadedPrompt
+    from ptrain.versions import Version
+
+
+class FeedbackRepo(Protocol):
+    """The part of ``PromptRepo`` that recording feedback uses."""
+
+    root: Path
+    _feedback_writer: FeedbackWriter | None
+
+    @property
+    def default_env(self) -> str: ...
+
+    def resolve(
+        self, name: str, version: str | int | None = None, env: str | None = None
+    ) -> Version: ...
+
+    def _deployed_fast(self, name: str, env: str) -> tuple[str, int | None] | None: ...
 
 
 @dataclass(frozen=True)
@@ -44,3 +66,49 @@ def add(
     return Recorded(
         rec, {k: n - before.get(k, 0) for k, n in after.items() if n > before.get(k, 0)}
     )
+
+
+def add_for(
+    repo: FeedbackRepo,
+    name: str | LoadedPrompt,
+    kind: str,
+    version: str | int | None,
+    env: str | None,
+    fields: dict[str, Any],
+) -> Recorded:
+    """``PromptRepo.add_feedback``: tie the record to a version by the one rule and append it
+    through the repo's cached writer."""
+    at: tuple[str, int | None] | None = None
+    if not isinstance(name, str):  # a LoadedPrompt (not imported: its module loads pydantic)
+        loaded, name = name, name.name
+        env = loaded.env or env
+        if loaded.variant is not None:
+            fields.setdefault("variant", loaded.variant)
+        if version is None and loaded.commit:
+            at = (loaded.commit, loaded.version)  # what get() loaded: no git at all
+    prompt: str = name
+
+    # the one rule: no env names the first env of ptrain.yaml, but a version asked for by
+    # number or sha claims no env unless one is given (it need not run anywhere)
+    where: str | None = (
+        env if env is not None else None if version is not None else repo.default_env
+    )
+
+    def locate() -> tuple[str, int | None]:
+        if version is None:
+            found = repo._deployed_fast(check_name(prompt), where or repo.default_env)
+            if found is not None:
+                return found
+        # an explicit env never falls back to the latest version: resolve says it is
+        # not deployed there; no env (the first) falls back like every command
+        v = (
+            repo.resolve(prompt, version)
+            if version is not None
+            else repo.resolve(prompt, None, env)
+        )
+        return v.commit, v.number
+
+    if repo._feedback_writer is None:  # store and writer id resolved once per repo
+        repo._feedback_writer = FeedbackWriter(repo.root)
+    doc = {"prompt": prompt, "kind": kind, "env": where, **fields}
+    return add(repo._feedback_writer, doc, at or locate)

@@ -122,10 +122,11 @@ def rate(repo: PromptRepo, body: Any) -> dict[str, Any]:
     make_record(doc)  # refuse a bad record before resolving versions or touching disk
     if rid is None:
         env = repo.check_env(doc["env"]) if "env" in doc else None
-        if version is not None:
+        if version is not None:  # a version asked for claims no env unless one is given
             v = repo.resolve(name, check_version_spec(str(version)))
-        else:
-            v = repo.deployed(name, repo.check_env(env)) or repo.resolve(name)
+        else:  # the CLI's rule: an explicit env never falls back; none means the first env
+            v = repo.resolve(name, None, env)
+            doc["env"] = env or repo.default_env
         doc["version"], doc["version_number"] = v.commit, v.number
     return record(repo.root, doc).model_dump(exclude_none=True)
 

@@ -78,6 +78,23 @@ def test_never_deployed_falls_back_to_latest_and_says_so(prompt_repo, cli):
     assert explicit.exit_code == 1 and "not deployed to production" in explicit.stderr
 
 
+def test_feedback_for_an_explicit_env_never_falls_back(triage, cli):
+    """`feedback add --env staging` when nothing runs in staging is an error (like `prompt show
+    --env`), writes nothing; a `--version` given without `--env` claims no env at all."""
+    from ptrain import feedback as fb
+
+    r = cli.run("feedback", "add", "support/triage", "--env", "staging", "--rating", "0.5")
+    assert r.exit_code == 1 and "support/triage is not deployed to staging" in r.stderr
+    assert "Traceback" not in r.stderr and not list(fb.iter_feedback(triage.root))
+    r = cli.run("feedback", "add", "support/triage", "--version", "2", "--rating", "0.5", "--json")
+    assert r.exit_code == 0, r.stderr
+    (rec,) = fb.iter_feedback(triage.root)
+    assert rec["version_number"] == 2 and "env" not in rec  # v2 runs nowhere: no env claimed
+    r = cli.run("feedback", "add", "support/triage", "--rating", "0.9")
+    assert r.exit_code == 0 and "v1" in r.stdout  # no env: the first env's deployed version
+    assert [x.get("env") for x in fb.iter_feedback(triage.root)] == [None, "production"]
+
+
 def test_the_default_env_is_the_first_configured(triage, cli):
     cfg = triage.root / "ptrain.yaml"
     cfg.write_text(
@@ -120,6 +137,36 @@ def test_unknown_prompt_and_env_suggest_the_close_name(triage, cli):
     assert r.exit_code == 1 and "did you mean 'production'?" in r.stderr
     r = cli.run("prompt", "show", "support/triage", "--env", "prod")
     assert "did you mean 'production'?" in r.stderr
+
+
+TYPO_COMMANDS = [
+    ("prompt", "history"),
+    ("prompt", "rollback"),
+    ("prompt", "diff", "1", "2"),
+    ("evals", "list"),
+    ("evaluate", "version", "2"),
+    ("ab", "status"),
+    ("train", "effect"),
+    ("feedback", "summary"),
+    ("feedback", "list"),
+]
+
+
+@pytest.mark.parametrize("argv", TYPO_COMMANDS, ids=" ".join)
+def test_every_command_on_a_typod_prompt_says_did_you_mean(triage, cli, argv):
+    """Not "0 of 0", an empty table, "no eval suite" or "never deployed": the name is wrong."""
+    r = cli.run(*argv[:2], "support/triaje", *argv[2:])
+    assert r.exit_code == 1, (r.stdout, r.stderr)
+    assert "no prompt named 'support/triaje'" in r.stderr
+    assert "did you mean 'support/triage'?" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_history_of_a_never_deployed_prompt_says_so(triage, cli):
+    from ptrain.prompts import new_prompt_yaml
+
+    triage.create("fresh", new_prompt_yaml("Hi {who}"))
+    r = cli.run("prompt", "history", "fresh")
+    assert r.exit_code == 0 and "fresh has never been deployed" in r.stdout
 
 
 def test_runtime_get_suggests_prompt_and_env(triage):

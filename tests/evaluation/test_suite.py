@@ -85,6 +85,11 @@ def test_jsonl_suite_and_its_errors_by_line():
 
 
 def test_load_suite_from_repo_and_missing_suite_hint(prompt_repo):
+    from ptrain.prompts import new_prompt_yaml
+
+    with pytest.raises(PtrainError, match="no prompt named 'support/triage'"):
+        load_suite(prompt_repo, "support/triage")  # no such prompt: that is the problem
+    prompt_repo.create("support/triage", new_prompt_yaml("Classify {ticket}"))
     with pytest.raises(PtrainError) as e:
         load_suite(prompt_repo, "support/triage")
     assert "from-feedback" in e.value.hint

@@ -241,10 +241,24 @@ def test_feedback_on_the_deployed_version(client, ui_repo):
     # no env given: the repo's default env (the first of `envs`), as every command does
     default = ui_repo.deployed(NAME, ui_repo.default_env)
     assert r.data["version_number"] == default.number and r.data["version"] == default.commit
+    assert r.data["env"] == ui_repo.default_env
     r = client.post("/api/feedback", {"prompt": NAME, "rating": 0.25, "env": "staging"})
     assert r.data["version_number"] == 2 and r.data["env"] == "staging"
     ids = {x["id"] for x in stored_records(ui_repo.root)}
     assert r.data["id"] in ids
+
+
+def test_feedback_for_an_env_that_runs_nothing_is_refused(client, ui_repo):
+    """As on the CLI: an explicit env never falls back to the latest version."""
+    from ptrain.prompts import new_prompt_yaml
+
+    ui_repo.create("fresh", new_prompt_yaml("Say hi to {who}"))
+    before = snapshot(ui_repo.root)
+    r = client.post("/api/feedback", {"prompt": "fresh", "rating": 1, "env": ui_repo.envs[-1]})
+    assert r.status == 404 and "fresh is not deployed to" in r.data["error"], r.data
+    assert snapshot(ui_repo.root) == before
+    r = client.post("/api/feedback", {"prompt": "fresh", "rating": 1})  # no env: the latest
+    assert r.status == 200 and r.data["version_number"] == 1, r.data
 
 
 def test_mark_expected_appends_an_eval_case(client, ui_repo):
