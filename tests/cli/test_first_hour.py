@@ -317,7 +317,8 @@ def test_bare_remote_with_tags_only_is_a_clear_error(triage, tmp_path, cli):
 
 
 def test_terminal_tables_wrap_cells_at_80_columns(monkeypatch):
-    """`prompt list` with long names and several envs: cells wrap (fold), never end in "…"."""
+    """`prompt list` on a terminal with long names and several envs: cells wrap, never end in
+    "…"; when the columns cannot fit without splitting words, one block per row instead."""
     import io
     import sys
 
@@ -325,16 +326,100 @@ def test_terminal_tables_wrap_cells_at_80_columns(monkeypatch):
 
     from ptrain.cli import output
 
-    buf = io.StringIO()
-    monkeypatch.setattr(output, "_console", Console(file=buf, width=80, highlight=False))
+    def render(columns, row) -> str:
+        buf = io.StringIO()
+        monkeypatch.setattr(output, "_console", Console(file=buf, width=80, highlight=False))
+        output.table(columns, [row])
+        return buf.getvalue()
+
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    name = "community/support-tone-for-enterprise-customers"
-    envs = ["production", "staging", "canary-europe", "canary-america"]
-    output.table(["prompt", "latest", *envs], [[name, "v12", "v11", "v12", "3f2a9c1e", "-"]])
-    text = buf.getvalue()
+    name = "community/support-tone-for-enterprise"
+    text = render(["prompt", "latest", "production", "staging"], [name, "v12", "v11", "v12"])
     assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
-    body = [line.split("│") for line in text.splitlines() if "│" in line]
-    assert "".join(cells[0].strip() for cells in body) == name  # whole, folded over lines
+    assert "│" in text and name in text  # a table, the name whole
+    envs = ["production", "staging", "canary-europe", "canary-america"]
+    text = render(
+        ["prompt", "latest", *envs], [name + "-customers", "v12", "v11", "v12", "3f2a9c1e", "-"]
+    )
+    assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
+    assert text.splitlines()[:3] == [
+        name + "-customers",
+        "  latest          v12",
+        "  production      v11",
+    ]
+
+
+@pytest.fixture
+def busy_triage(triage):
+    """triage with feedback (a long suggestion), an A/B test and an eval suite: every table a
+    person reads has rows."""
+    for i in range(6):
+        triage.record_feedback("support/triage", "rating", rating=i / 5, message=f"answer {i}")
+    triage.record_feedback(
+        "support/triage",
+        "suggestion",
+        suggestion="Answer with the queue name only and never repeat the customer's whole message",
+    )
+    suite = triage.root / "evals" / "support" / "triage.yaml"
+    suite.parent.mkdir(parents=True, exist_ok=True)
+    suite.write_text(
+        "schema_version: 1\nprompt: support/triage\ncases:\n"
+        "  - id: c1\n    vars: {ticket: refund}\n    expected: billing\n"
+    )
+    triage.deploy("support/triage", 2, "staging", reason="try")
+    return triage
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["prompt", "list"],
+        ["prompt", "history", "support/triage"],
+        ["feedback", "summary"],
+        ["feedback", "list", "support/triage"],
+        ["train", "status"],
+        ["ab", "status", "support/triage"],
+        ["evals", "list", "support/triage"],
+    ],
+    ids=" ".join,
+)
+def test_tables_a_person_reads_fit_80_columns_without_splitting_words(
+    busy_triage, cli, argv, monkeypatch
+):
+    """Each table at COLUMNS=80: no line wider, nothing cut ("…"), every word of every cell
+    whole (wrapped tables, or one block per row when columns would split words)."""
+    from ptrain.cli import output
+
+    if argv[0] == "ab":
+        assert cli.invoke("ab", "start", "support/triage", "-v", "A=1", "-v", "B=2").exit_code == 0
+    wide = cli.invoke(*argv)  # a pipe without COLUMNS: whole cells on one line, for scripts
+    assert wide.exit_code == 0, wide.stderr
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(output, "_console", None)
+    r = cli.invoke(*argv)
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines and "…" not in r.stdout
+    assert max(len(line) for line in lines) <= 80, r.stdout
+    cells = [line for line in wide.stdout.splitlines() if "┃" not in line]  # not the headers
+    words = {w for line in cells for w in re.split(r"[\s│━╇]+", line) if w}
+    assert words <= {w for w in re.split(r"[\s│┃━╇]+", r.stdout) if w}, r.stdout
+
+
+def test_a_table_too_wide_for_the_width_becomes_one_block_per_row(monkeypatch, capsys):
+    from ptrain.cli import output
+
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setattr(output, "_console", None)
+    head = ["prompt", "new", "fires", "approach", "train now"]
+    output.table(head, [["support/triage", 3, "errors > 30% (4 of 9)", "few_shot", "no: cooldown"]])
+    assert capsys.readouterr().out.splitlines() == [
+        "support/triage",
+        "  new        3",
+        "  fires      errors > 30% (4 of 9)",
+        "  approach   few_shot",
+        "  train now  no: cooldown",
+    ]
 
 
 def test_feedback_and_import_default_to_the_first_env_too(triage, tmp_path):
@@ -357,3 +442,17 @@ def test_feedback_and_import_default_to_the_first_env_too(triage, tmp_path):
     fb.import_file(repo.root, src)
     got = [r for r in fb.iter_feedback(repo.root) if r["rating"] == 0.4]
     assert [r.get("version_number") for r in got] == [2]
+
+
+def test_messages_wrap_at_the_width_and_keep_commands_whole(monkeypatch, capsys):
+    from ptrain.cli import output
+
+    msg = "support/triage has never been deployed (`ptrain prompt deploy support/triage VERSION`)"
+    output.info(msg)  # a pipe without COLUMNS: as written, for scripts
+    assert capsys.readouterr().out == msg + "\n"
+    monkeypatch.setenv("COLUMNS", "60")
+    output.info(msg)
+    assert capsys.readouterr().out.splitlines() == [
+        "support/triage has never been deployed",
+        "  (`ptrain prompt deploy support/triage VERSION`)",
+    ]
