@@ -200,6 +200,19 @@ def _render_import(report) -> None:
         f"{report.source}: {report.accepted} accepted, {len(report.rejected)} rejected{dup}; {verb} {count}"
         + _redacted_note(report.redacted)
     )
+    by_time = report.versions_from_deploys + report.versions_from_commits
+    if by_time:
+        info(
+            f"  {by_time} without a version: {report.versions_from_deploys} filed under the "
+            f"version deployed at their ts, {report.versions_from_commits} (before the first "
+            "deploy) under the newest version committed by then"
+        )
+    if report.unversioned:
+        err_console().print(
+            f"  warning: {report.unversioned} record(s) older than their prompt's first version:"
+            " filed under version unknown (give --version, or a version column)",
+            markup=False,
+        )
     for r in report.rejected:
         err_console().print(f"  line {r.line}: {r.reason}", markup=False)
     for w in report.warnings:

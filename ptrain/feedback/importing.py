@@ -67,7 +67,9 @@ class ImportReport:
     import_id: str | None = None
     already_imported: bool = False
     redacted: dict[str, int] = field(default_factory=dict)
-    versions_from_deploys: int = 0
+    versions_from_deploys: int = 0  # no version given: the one deployed at the record's ts
+    versions_from_commits: int = 0  # ... before any deploy: the newest committed by then
+    unversioned: int = 0  # ... before the prompt's first version: filed as version unknown
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,8 @@ class ImportReport:
             "warnings": self.warnings,
             "redacted": self.redacted,
             "versions_from_deploys": self.versions_from_deploys,
+            "versions_from_commits": self.versions_from_commits,
+            "unversioned": self.unversioned,
         }
 
 
@@ -156,34 +160,39 @@ def _finish_or_discard(store: Store, stage: Path) -> None:
 
 
 class _VersionAt:
-    """The version deployed to an env at a time (deploy records), else the newest version
-    committed by then. One lookup of history per (prompt, env)."""
+    """The version deployed to an env at a time (deploy records); before the env's first
+    deploy (or with none), the newest version committed by then, the one rule's "else the
+    latest" at that moment. One lookup of history per (prompt, env)."""
 
     def __init__(self, root: Path):
         self.repo = PromptRepo(root)
-        self.timelines: dict[tuple[str, str], list[tuple[str, str, int | None]]] = {}
+        self.timelines: dict[tuple[str, str], list[tuple[str, str, int | None, str]]] = {}
 
-    def _timeline(self, prompt: str, env: str) -> list[tuple[str, str, int | None]]:
+    def _timeline(self, prompt: str, env: str) -> list[tuple[str, str, int | None, str]]:
         key = (prompt, env)
         if key not in self.timelines:
-            tl: list[tuple[str, str, int | None]] = []
+            tl: list[tuple[str, str, int | None, str]] = []
             with contextlib.suppress(PtrainError):
                 for r in self.repo.history(prompt, env):
-                    tl.append((parse_ts(r.at), r.to_commit, r.to_version))
-                if not tl:
-                    for v in self.repo.versions(prompt):
-                        if v.date:
-                            tl.append((parse_ts(v.date), v.commit, v.number))
+                    tl.append((parse_ts(r.at), r.to_commit, r.to_version, "deploy"))
+            first = min((t[0] for t in tl), default=None)
+            with contextlib.suppress(PtrainError):
+                for v in self.repo.versions(prompt):
+                    at = parse_ts(v.date) if v.date else None
+                    if at and (first is None or at < first):
+                        tl.append((at, v.commit, v.number, "commit"))
             tl.sort()
             self.timelines[key] = tl
         return self.timelines[key]
 
-    def __call__(self, rec: Record) -> tuple[str, int | None] | None:
+    def __call__(self, rec: Record) -> tuple[str, int | None, str] | None:
+        """(commit, number, "deploy" | "commit") for ``rec``'s time; None before the prompt's
+        first version."""
         found = None
-        for at, commit, number in self._timeline(rec.prompt, rec.env or self.repo.default_env):
+        for at, commit, number, how in self._timeline(rec.prompt, rec.env or self.repo.default_env):
             if at > rec.ts:
                 break
-            found = (commit, number)
+            found = (commit, number, how)
         return found
 
 
@@ -326,9 +335,14 @@ def _stage_records(
                 continue
             if rec.version is None and version_at is not None:
                 found = version_at(rec)
-                if found is not None:
+                if found is None:
+                    report.unversioned += 1
+                else:
                     rec = rec.model_copy(update={"version": found[0], "version_number": found[1]})
-                    report.versions_from_deploys += 1
+                    if found[2] == "deploy":
+                        report.versions_from_deploys += 1
+                    else:
+                        report.versions_from_commits += 1
             rec = redact(rec, redactor)
             data = rec.to_line()
             if len(data) > cap:

@@ -50,3 +50,32 @@ def test_staging_env_and_explicit_version_win(repo, tmp_path):
     fb.import_file(repo.root, src)
     nums = sorted((r["rating"], r.get("version_number")) for r in fb.iter_feedback(repo.root))
     assert nums == [(0.5, 2), (0.6, 1), (0.7, None)]  # the explicit sha is kept as given
+
+
+def test_before_the_first_deploy_the_newest_committed_version_is_used(repo, tmp_path, fb_cli):
+    cli = fb_cli
+    """The one rule at a past time: the version deployed then, else the latest by then; a
+    record older than the prompt itself stays unknown, and the import says so."""
+    from ptrain.prompts import new_prompt_yaml
+
+    repo.create("support/late", new_prompt_yaml("Summarise: {message}"))
+    time.sleep(1.2)  # commit dates have second precision: keep the deploy a second later
+    repo.deploy("support/late", 1, "production")
+    (v1,) = repo.versions("support/late")
+    first_deploy = repo.history("support/late", "production")[0].at
+    src = tmp_path / "old.csv"
+    src.write_text(
+        "prompt,kind,rating,ts\n"
+        "support/late,rating,0.1,2000-01-01T00:00:00Z\n"  # before the prompt existed
+        f"support/late,rating,0.2,{_shift(v1.date, 0.1)}\n"  # v1 committed, none deployed
+        f"support/late,rating,0.3,{_shift(first_deploy, 1)}\n"  # v1 deployed
+    )
+    r = cli.invoke("feedback", "import", str(src))
+    assert r.exit_code == 0, r.stderr
+    assert (
+        "1 filed under the version deployed at their ts, 1 (before the first deploy)"
+        in " ".join(r.stdout.split())
+    )
+    assert "1 record(s) older than their prompt's first version" in " ".join(r.stderr.split())
+    got = sorted((r["rating"], r.get("version_number")) for r in fb.iter_feedback(repo.root))
+    assert got == [(0.1, None), (0.2, 1), (0.3, 1)]
