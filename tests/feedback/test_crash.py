@@ -14,6 +14,7 @@ from ptrain import feedback as fb
 from ptrain.storage import jsonl
 from tests.conftest import git
 from tests.feedback.crash import kill_at
+from tests.reliability.conftest import assert_consistent
 
 N = 60_000
 
@@ -68,6 +69,7 @@ def test_kill_during_import_is_all_or_nothing_and_retry_is_a_noop(
     assert again.returncode == 0 and "already imported" in again.stdout
     assert len(_messages(root)) == N
     assert fb.summarize(root).rows[0]["count"] == N
+    assert_consistent(root)  # git fsck, ptrain doctor, the deploy history: all fine
 
 
 def test_a_stage_is_never_committed_and_commit_finishes_a_crashed_import(repo, tmp_path):
@@ -90,7 +92,15 @@ def _committed_messages(root) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("step", ["feedback-commit.files-read", "feedback-commit.committed"])
+@pytest.mark.parametrize(
+    "step",
+    [
+        "feedback-commit.files-read",
+        "commit.temp-index",  # Git.commit_files: the tree built in a temporary index
+        "commit.staged",  # ... the real index updated, HEAD not yet moved
+        "feedback-commit.committed",
+    ],
+)
 def test_kill_during_feedback_commit_loses_and_duplicates_nothing(repo, tmp_path, step):
     root = repo.root
     fb.record_many(root, [{"prompt": "support/triage", "kind": "success", "message": f"m{i}",
@@ -105,3 +115,4 @@ def test_kill_during_feedback_commit_loses_and_duplicates_nothing(repo, tmp_path
     assert git(root, "status", "--porcelain", "feedback") == ""
     git(root, "fsck", "--no-progress")
     assert _run(root, "feedback", "commit").stdout.strip() == "No new feedback to commit."
+    assert_consistent(root)
