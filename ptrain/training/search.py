@@ -296,12 +296,18 @@ class Search:
             survivors = [
                 e for e in new[:keep] if (e.minibatch or 0.0) > bar or (e.minibatch == bar > 0)
             ]
+            cut = new[keep - 1].minibatch or 0.0
             for e in new:
-                if e not in survivors:
-                    e.status = (
-                        f"stopped at the minibatch ({len(e.scores)} cases; "
-                        f"{parent.label} {bar:.2f})"
-                    )
+                if e in survivors:
+                    continue
+                score, n = e.minibatch or 0.0, len(e.scores)
+                e.status = (
+                    f"stopped at the minibatch ({n} cases): {score:.2f}, not in the best "
+                    f"third of the round (its lowest {cut:.2f}; {parent.label} {bar:.2f})"
+                    if score > bar or score == bar > 0
+                    else f"stopped at the minibatch ({n} cases): {score:.2f}, not above "
+                    f"{parent.label} {bar:.2f}"
+                )
             new = survivors
         for i, e in enumerate(new):
             self.tick(f"round {rnd}: selection", i, len(new))

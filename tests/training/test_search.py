@@ -253,3 +253,31 @@ def test_a_tie_with_a_parent_perfect_on_the_minibatch_goes_on_a_tie_at_zero_does
     right["tie"] = False
     s._race(new, zero_parent, 2)
     assert not any(e.full for e in new)  # 0.00 = 0.00 is no reason to spend the full set
+
+
+def test_a_candidate_cut_by_the_race_says_why():
+    """Above the parent but outside the best third is not "below the current version"."""
+    from types import SimpleNamespace
+
+    from ptrain.training.search import Entry, Search
+
+    cases = [SimpleNamespace(id=f"c{i}", vars={"message": f"text {i}"}) for i in range(24)]
+    text = "schema_version: 1\ninput_variables: [message]\ntemplate: 'Route: {message}'\n"
+    s = Search.__new__(Search)
+    s.selection, s.seed, s.reserve = cases, 0, 0
+    s.budget = SimpleNamespace(remaining=lambda: {})
+    s.tick = lambda *_: None
+    good = {"a", "b", "c", "d"}
+
+    def fake_evaluate(entry, batch):
+        for c in batch:
+            entry.scores[c.id] = entry.digest in good
+
+    s._evaluate = fake_evaluate
+    parent = Entry("parent", text, None, 0, scores={c.id: False for c in cases}, full=True)
+    new = [Entry(d, text + f"# {d}\n", None, 1) for d in ("a", "b", "c", "d", "e", "f")]
+    s._race(new, parent, 1)
+    cut = [e for e in new if e.digest in good and not e.full]
+    assert len(cut) == 2 and all("1.00, not in the best third" in e.status for e in cut)
+    low = [e for e in new if e.digest not in good]
+    assert all("0.00, not above" in e.status for e in low), [e.status for e in low]
