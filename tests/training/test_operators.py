@@ -89,8 +89,7 @@ def test_few_shot_proposes_the_pool_with_per_call_selection(scripted):
 
     pool = [_good(i, f"bill issue {i}", "billing") for i in range(12)]
     pool += [_good(20 + i, f"parcel {i} late", "shipping") for i in range(3)]
-    cands = FewShot().propose(_ctx(pool), 3)
-    similar = [c for c in cands if "similar" in c.label and "default=" not in c.label]
+    similar = [c for c in FewShot().propose(_ctx(pool), 3) if "similar" in c.label]
     assert [c.label for c in similar] == [
         "few_shot similar k=4 of 15",
         "few_shot similar k=8 of 15",
@@ -101,38 +100,6 @@ def test_few_shot_proposes_the_pool_with_per_call_selection(scripted):
         assert len(spec.examples) == 15  # the whole pool, canonical labels
         assert {ex.output for ex in spec.examples} == {"billing", "shipping"}
         assert len(c.feedback_ids) == 15
-
-
-def test_few_shot_proposes_the_dominant_label_as_a_default(scripted):
-    """12 of 18 rated-up answers are billing: the label-prior set and the k=8 pool come again
-    with an instruction to answer billing unless the input clearly says otherwise; a pool with
-    no dominant label, or a suite without labels, gets no such candidate."""
-    from ptrain.training.approaches.few_shot import FewShot
-
-    pool = [_good(i, f"bill issue {i}", "billing") for i in range(12)]
-    pool += [_good(20 + i, f"parcel {i} late", "shipping") for i in range(3)]
-    pool += [_good(30 + i, f"cannot sign in {i}", "login") for i in range(3)]
-    cands = FewShot().propose(_ctx(pool), 3)
-    by_label = {c.label: c for c in cands}
-    defaults = [c for c in cands if c.label.endswith(" default=billing")]
-    assert [c.label.removesuffix(" default=billing") for c in defaults] == [
-        "few_shot label prior k=8",
-        "few_shot similar k=8 of 18",
-    ]
-    for c in defaults:
-        parent = by_label[c.label.removesuffix(" default=billing")]
-        before, after = instruction_of(checked(parent.text)), instruction_of(checked(c.text))
-        assert after.startswith(before.rstrip("\n"))
-        assert "answer billing unless the input clearly calls for another label" in after
-        assert "12 of 18" in after
-        assert checked(c.text).examples == checked(parent.text).examples
-        assert c.feedback_ids == parent.feedback_ids
-
-    even = [_good(i, f"bill issue {i}", "billing") for i in range(4)]
-    even += [_good(20 + i, f"parcel {i} late", "shipping") for i in range(4)]
-    even += [_good(30 + i, f"cannot sign in {i}", "login") for i in range(4)]
-    assert not [c for c in FewShot().propose(_ctx(even), 3) if "default=" in c.label]
-    assert not [c for c in FewShot().propose(_ctx(pool, labels=()), 3) if "default=" in c.label]
 
 
 def test_few_shot_uses_canonical_labels_from_data_preparation(train_repo):

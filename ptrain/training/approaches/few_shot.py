@@ -13,12 +13,7 @@ search decides on data which wins:
   a task where one label dominates is not taught that every label is equally likely;
 * **similar** (proposed first): the whole pool goes into the prompt with ``example_selection``,
   so each call shows the k examples nearest its own inputs (``ptrain.llm.select``). On the
-  example's intent router this took SmolLM2-135M from 0.4 (16 fixed examples) to 0.9;
-* **default label**: where the suite names the labels and one of them dominates the pool (at
-  least half of it), the label-prior set and the similar pool again with one line added to the
-  instruction: answer that label unless the input clearly calls for another. A small model that
-  cannot tell the labels apart otherwise scatters its answers below the rate of always giving
-  the commonest one; this makes the prior something the search can choose.
+  example's intent router this took SmolLM2-135M from 0.4 (16 fixed examples) to 0.9.
 """
 
 from __future__ import annotations
@@ -27,12 +22,11 @@ from collections import Counter, OrderedDict
 
 from ptrain.prompts import rewrite_prompt_text
 from ptrain.training.base import Candidate, Interaction, TrainContext
-from ptrain.training.edits import checked, instruction_of, with_examples, with_instruction
+from ptrain.training.edits import with_examples
 
 MAX_EXAMPLES = 16
 MAX_POOL = 200  # examples kept for per-call selection (the prompt file stays reviewable)
 SIMILAR_KS = (4, 8)
-DOMINANT = 0.5  # a label this share of the pool gets a "default label" candidate
 
 
 def _dedupe(items: list[Interaction], existing: set[str]) -> list[Interaction]:
@@ -149,39 +143,6 @@ class FewShot:
                     ),
                     feedback_ids=[c.id for c in chosen if c.source == "feedback"],
                     case_ids=[c.id for c in chosen if c.source == "eval"],
-                )
-            )
-        return out + self._default_label(ctx, out, mix)
-
-    def _default_label(
-        self, ctx: TrainContext, proposed: list[Candidate], mix: Counter[str]
-    ) -> list[Candidate]:
-        """The label-prior set and the k=8 similar pool, each told to fall back to the
-        dominant label (only when the suite declares labels and one has ≥ DOMINANT of the pool)."""
-        labels = {lab.strip().lower(): lab for lab in ctx.labels}
-        top, count = mix.most_common(1)[0] if mix else ("", 0)
-        total = sum(mix.values())
-        if top not in labels or total == 0 or count / total < DOMINANT:
-            return []
-        label = labels[top]
-        line = (
-            f"Most inputs are {label} ({count} of {total} rated-up past answers): answer "
-            f"{label} unless the input clearly calls for another label."
-        )
-        base = [c for c in proposed if c.label.startswith("few_shot label prior")][:1]
-        base += [c for c in proposed if c.label.startswith("few_shot similar k=8")][:1]
-        out = []
-        for c in base:
-            spec = checked(c.text)
-            text = with_instruction(c.text, instruction_of(spec).rstrip("\n") + "\n" + line)
-            out.append(
-                Candidate(
-                    approach=self.name,
-                    label=f"{c.label} default={label}",
-                    text=text,
-                    rationale=f"{c.rationale} Instruction: {line!r} (the pool's label prior).",
-                    feedback_ids=c.feedback_ids,
-                    case_ids=c.case_ids,
                 )
             )
         return out
