@@ -21,8 +21,6 @@ Rules that keep the two consistent, whatever crashes or races:
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -182,7 +180,7 @@ def rollback(repo: PromptStore, name: str, env: str, reason: str) -> DeployRecor
 
 
 def _unique_id() -> str:
-    return f"{time.time_ns()}-{socket.gethostname()[:32]}-{os.getpid()}-{secrets.token_hex(4)}"
+    return f"{time.time_ns()}-{os.uname().nodename[:32]}-{os.getpid()}-{os.urandom(4).hex()}"
 
 
 def _move(

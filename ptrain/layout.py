@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ptrain.errors import PtrainError, ValidationError
-from ptrain.storage.yamlio import load_safe
+from ptrain.storage.yamlio import atomic_write, load_safe
 
 CONFIG_FILE = "ptrain.yaml"
 CONFIG_SCHEMA_VERSION = 1
@@ -110,7 +110,42 @@ def raw_settings(root: str | Path, data: bytes | None = None) -> dict:
             data = path.read_bytes()
         except FileNotFoundError:
             return {}
-    return check_settings(load_safe(data, CONFIG_FILE) if data else {})
+    return check_settings(_parsed(Path(root), data) if data else {})
+
+
+def _parsed(root: Path, data: bytes) -> Any:
+    """``ptrain.yaml`` parsed, from a cache keyed by its content's digest, kept as JSON in
+    ``.git/ptrain-cache/`` (local, never committed), so a fast path such as ``feedback
+    add`` does not import ruamel (~20 ms) for a file it has read before. Only documents that
+    JSON gives back unchanged are cached; anything else is parsed every time."""
+    import hashlib
+    import json
+
+    key = hashlib.sha256(data).hexdigest()[:32]
+    cache = root / ".git" / "ptrain-cache" / f"settings-{key}.json"
+    try:
+        doc = json.loads(cache.read_bytes())
+    except (OSError, ValueError):
+        doc = load_safe(data, CONFIG_FILE)
+        _save_parsed(cache, doc)
+    return doc
+
+
+def _save_parsed(cache: Path, doc: Any) -> None:
+    import json
+
+    try:
+        text = json.dumps(doc, separators=(",", ":"))
+        if (
+            json.loads(text) != doc
+            or not cache.parent.parent.is_dir()
+            or cache.parent.parent.is_symlink()
+        ):
+            return
+        cache.parent.mkdir(exist_ok=True)
+        atomic_write(cache, text)
+    except (OSError, TypeError, ValueError):
+        return  # a cache is an optimisation: never an error
 
 
 def check_name(name: str) -> str:

@@ -7,7 +7,6 @@ PromptRepo``) both call it. Git formats are described in :mod:`ptrain.storage.gi
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from pathlib import Path
@@ -372,6 +371,8 @@ class PromptRepo:
         return prompt
 
     def diff(self, name: str, a: str | int, b: str | int) -> str:
+        import difflib  # only diffs need it
+
         va, vb = self.resolve(name, a), self.resolve(name, b)
         path = self.prompt_path(name)
         old = self.read_text(name, va.commit).splitlines(keepends=True)

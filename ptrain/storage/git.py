@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import secrets
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -253,7 +252,7 @@ class Git(GitVerbs):
         a crash leaves behind carries the dead pid, so ``ptrain doctor --fix`` can remove it)."""
         folder = self.common_dir / TMP_DIR
         folder.mkdir(exist_ok=True)
-        return folder / f"index.{os.getpid()}.{secrets.token_hex(4)}"
+        return folder / f"index.{os.getpid()}.{os.urandom(4).hex()}"
 
     def tree_with(self, base: str | None, files: Mapping[str, bytes | None]) -> str:
         """The tree of ``base`` with ``files`` replaced (None = removed), built in a temporary

@@ -36,7 +36,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ def writer_id(root: Path | None = None) -> str:
         safe = "".join(c for c in override if c.isalnum() or c in "-_.")[:64]
         if safe and not safe.startswith("."):
             return safe
-    host = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+    host = hashlib.sha1(os.uname().nodename.encode()).hexdigest()[:8]
     context = ""
     if root is not None:
         root = Path(root).resolve()

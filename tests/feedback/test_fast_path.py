@@ -70,3 +70,27 @@ def test_summary_does_load_duckdb(repo):
         f"from ptrain import feedback\nfeedback.summarize({str(repo.root)!r})", repo.root
     )
     assert "duckdb" in mods
+
+
+def test_a_second_feedback_add_reads_the_settings_without_ruamel(repo):
+    """ptrain.yaml parsed once is cached by its digest in .git/ptrain-cache (~20 ms of ruamel
+    off the next `feedback add`); an edited ptrain.yaml is a different digest, parsed anew."""
+    body = """
+    import sys
+    sys.argv = ["ptrain", "feedback", "add", "support/triage", "--rating", "1", "-m", "ok"]
+    from ptrain.cli.main import app
+    try:
+        app()
+    except SystemExit as e:
+        assert e.code in (0, None), e.code
+    """
+    _loaded(body, repo.root)
+    assert list((repo.root / ".git" / "ptrain-cache").glob("settings-*.json"))
+    assert "ruamel.yaml" not in _loaded(body, repo.root)
+    cfg = repo.root / "ptrain.yaml"
+    cfg.write_text(cfg.read_text().replace("staging]", "canary]"))
+    assert "ruamel.yaml" in _loaded(body, repo.root)  # a new digest: parsed (then cached)
+    assert "ruamel.yaml" not in _loaded(body, repo.root)
+    from ptrain.layout import raw_settings
+
+    assert raw_settings(repo.root)["envs"] == ["production", "canary"]
