@@ -124,9 +124,7 @@ def _blocks(columns: list[str], cells: list[list[str]], title: str | None, width
             out.append(f"  {c.ljust(pad)}{body[0]}")
             out += [" " * (pad + 2) + ln for ln in body[1:]]
         out.append("")
-    (console().file if sys.stdout.isatty() else sys.stdout).write(
-        "\n".join(ln.rstrip() for ln in out)
-    )
+    console().file.write("\n".join(ln.rstrip() for ln in out))
 
 
 def _plain_table(columns: list[str], cells: list[list[str]], title: str | None) -> None:

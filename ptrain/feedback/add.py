@@ -95,17 +95,15 @@ def add_for(
     )
 
     def locate() -> tuple[str, int | None]:
-        if version is None:
-            found = repo._deployed_fast(check_name(prompt), where or repo.default_env)
+        if version is not None:
+            v = repo.resolve(prompt, version)
+        else:
+            found = repo._deployed_fast(check_name(prompt), env or repo.default_env)
             if found is not None:
                 return found
-        # an explicit env never falls back to the latest version: resolve says it is
-        # not deployed there; no env (the first) falls back like every command
-        v = (
-            repo.resolve(prompt, version)
-            if version is not None
-            else repo.resolve(prompt, None, env)
-        )
+            # an explicit env never falls back to the latest version: resolve says it is not
+            # deployed there; no env (the first) falls back like every command
+            v = repo.resolve(prompt, None, env)
         return v.commit, v.number
 
     if repo._feedback_writer is None:  # store and writer id resolved once per repo

@@ -223,24 +223,36 @@ def test_the_minibatch_avoids_cases_a_new_candidate_carries_as_examples():
     assert len(mini) == 6 and {c.id for c in mini} == {f"c{i}" for i in range(30, 36)}
 
 
-def test_a_tie_with_a_parent_perfect_on_the_minibatch_goes_on_a_tie_at_zero_does_not():
+RACE_TEXT = "schema_version: 1\ninput_variables: [message]\ntemplate: 'Route: {message}'\n"
+
+
+def _race_search(right):
+    """A Search with only what ``_race`` needs: 24 selection cases, no budget limit, and an
+    evaluation that scores each case ``right(entry)``."""
     from types import SimpleNamespace
 
-    from ptrain.training.search import Entry, Search
+    from ptrain.training.search import Search
 
     cases = [SimpleNamespace(id=f"c{i}", vars={"message": f"text {i}"}) for i in range(24)]
-    text = "schema_version: 1\ninput_variables: [message]\ntemplate: 'Route: {message}'\n"
     s = Search.__new__(Search)
     s.selection, s.seed, s.reserve = cases, 0, 0
     s.budget = SimpleNamespace(remaining=lambda: {})
     s.tick = lambda *_: None
-    right = {"tie": True, "zero": False, "zero2": False}
 
     def fake_evaluate(entry, batch):
         for c in batch:
-            entry.scores[c.id] = right[entry.digest]
+            entry.scores[c.id] = right(entry)
 
     s._evaluate = fake_evaluate
+    return s, cases
+
+
+def test_a_tie_with_a_parent_perfect_on_the_minibatch_goes_on_a_tie_at_zero_does_not():
+    from ptrain.training.search import Entry
+
+    right = {"tie": True, "zero": False, "zero2": False}
+    s, cases = _race_search(lambda e: right[e.digest])
+    text = RACE_TEXT
     parent = Entry("parent", text, None, 0, scores={c.id: True for c in cases}, full=True)
     new = [Entry(d, text + f"# {d}\n", None, 1) for d in ("zero", "tie", "zero2")]
     s._race(new, parent, 1)
@@ -257,25 +269,12 @@ def test_a_tie_with_a_parent_perfect_on_the_minibatch_goes_on_a_tie_at_zero_does
 
 def test_a_candidate_cut_by_the_race_says_why():
     """Above the parent but outside the best third is not "below the current version"."""
-    from types import SimpleNamespace
+    from ptrain.training.search import Entry
 
-    from ptrain.training.search import Entry, Search
-
-    cases = [SimpleNamespace(id=f"c{i}", vars={"message": f"text {i}"}) for i in range(24)]
-    text = "schema_version: 1\ninput_variables: [message]\ntemplate: 'Route: {message}'\n"
-    s = Search.__new__(Search)
-    s.selection, s.seed, s.reserve = cases, 0, 0
-    s.budget = SimpleNamespace(remaining=lambda: {})
-    s.tick = lambda *_: None
     good = {"a", "b", "c", "d"}
-
-    def fake_evaluate(entry, batch):
-        for c in batch:
-            entry.scores[c.id] = entry.digest in good
-
-    s._evaluate = fake_evaluate
-    parent = Entry("parent", text, None, 0, scores={c.id: False for c in cases}, full=True)
-    new = [Entry(d, text + f"# {d}\n", None, 1) for d in ("a", "b", "c", "d", "e", "f")]
+    s, cases = _race_search(lambda e: e.digest in good)
+    parent = Entry("parent", RACE_TEXT, None, 0, scores={c.id: False for c in cases}, full=True)
+    new = [Entry(d, RACE_TEXT + f"# {d}\n", None, 1) for d in ("a", "b", "c", "d", "e", "f")]
     s._race(new, parent, 1)
     cut = [e for e in new if e.digest in good and not e.full]
     assert len(cut) == 2 and all("1.00, not in the best third" in e.status for e in cut)
