@@ -1,3 +1,3 @@
-from ptrain.cli.main import run
+from ptrain.cli.entry import run
 
 run()

@@ -7,13 +7,14 @@ Each command parses its options, calls one service in ``ptrain.feedback`` and re
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from ptrain.cli import feedback_add
 from ptrain.cli.common import JSON, pct
+from ptrain.cli.feedback_add import redacted_note
 from ptrain.cli.output import console, emit_json, err_console, info, table
 from ptrain.cli.state import open_repo
 from ptrain.errors import PtrainError
@@ -21,49 +22,9 @@ from ptrain.repo import PromptRepo
 
 app = typer.Typer(no_args_is_help=True)
 
-_FIELD_METRICS = {"latency_ms": float, "prompt_tokens": int, "completion_tokens": int}
-
 
 def _root() -> Path:
     return open_repo().root
-
-
-def _parse_error(spec: str) -> tuple[str | None, str]:
-    """``TYPE:MSG`` -> (TYPE, MSG) when TYPE looks like an error class name; else (None, spec)."""
-    m = re.fullmatch(r"\s*([A-Za-z_][\w.]{0,99})\s*:\s*(.*)", spec, re.S)
-    if m and m.group(2).strip():
-        return m.group(1), m.group(2)
-    if m:
-        return m.group(1), m.group(1)
-    return None, spec
-
-
-def _parse_metrics(specs: list[str]) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    extra: dict[str, float] = {}
-    for spec in specs:
-        key, sep, value = spec.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise PtrainError(
-                f"--metric {spec!r} is not NAME=NUMBER", "e.g. --metric latency_ms=123"
-            )
-        try:
-            number = float(value)
-        except ValueError:
-            raise PtrainError(
-                f"--metric {key}: {value!r} is not a number", "e.g. --metric latency_ms=123"
-            ) from None
-        cast = _FIELD_METRICS.get(key)
-        if cast is int and not number.is_integer():
-            raise PtrainError(f"--metric {key} must be a whole number", f"e.g. --metric {key}=45")
-        if cast is not None:
-            fields[key] = cast(number)
-        else:
-            extra[key] = number
-    if extra:
-        fields["metrics"] = extra
-    return fields
 
 
 def _resolve_version(
@@ -107,39 +68,9 @@ def add(
     json_out: bool = JSON,
 ) -> None:
     """Record one piece of feedback for the deployed (or given) version of a prompt."""
-
-    fields: dict[str, Any] = _parse_metrics(metric)
-    if error is not None:
-        fields["error_type"], fields["error_message"] = _parse_error(error)
-    chosen = kind or next(
-        (
-            k
-            for k, given in (("error", error), ("rating", rating), ("suggestion", suggestion))
-            if given is not None
-        ),
-        "metric" if metric else None,
-    )
-    if chosen is None:
-        raise PtrainError("nothing to record", "give --rating, --error, --suggestion or --metric")
-    repo = open_repo()
-    if env is not None and version is None:
-        repo.check_env(env)  # --env names where to look the version up: it must exist
-    res = repo.add_feedback(name, chosen, version=version, env=env, rating=rating, message=message,
-                            suggestion=suggestion, variant=variant, run_id=run_id, source=source,
-                            **fields)  # fmt: skip
-    rec = res.record
-    if json_out:
-        emit_json({**rec, "redacted": res.redacted})
-        return
-    label = f"v{rec['version_number']} " if rec.get("version_number") else ""
-    info(f"Recorded {rec['kind']} for {rec['prompt']} {label}({rec.get('version', '')[:8]}) "
-         f"id {rec['id']}" + _redacted_note(res.redacted))  # fmt: skip
-
-
-def _redacted_note(counts: dict[str, int]) -> str:
-    if not counts:
-        return ""
-    return " (redacted: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + ")"
+    feedback_add.add(name, rating=rating, message=message, error=error, suggestion=suggestion,
+                     metric=metric, kind=kind, version=version, env=env, variant=variant,
+                     run_id=run_id, source=source, json_out=json_out)  # fmt: skip
 
 
 @app.command("import")
@@ -198,7 +129,7 @@ def _render_import(report) -> None:
     dup = f", {report.duplicates} already present" if report.duplicates else ""
     info(
         f"{report.source}: {report.accepted} accepted, {len(report.rejected)} rejected{dup}; {verb} {count}"
-        + _redacted_note(report.redacted)
+        + redacted_note(report.redacted)
     )
     by_time = report.versions_from_deploys + report.versions_from_commits
     if by_time:
