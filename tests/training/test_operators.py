@@ -77,11 +77,25 @@ def test_few_shot_proposes_balanced_and_label_prior_sets(scripted):
             continue
         mix = Counter(ex.output for ex in checked(c.text).examples)
         assert set(mix) <= set(LABELS)
+        # small models copy the last example's label: every fixed set ends on the commonest
+        assert checked(c.text).examples[-1].output == "billing", c.label
         if "balanced" in c.label:
             assert max(mix.values()) - min(mix.values()) <= 1, mix
         else:  # follows the pool's mix: billing dominates
             assert mix["billing"] > mix["shipping"] + mix["login"], mix
     assert all(c.feedback_ids for c in cands)
+
+
+def test_commonest_last_moves_one_example_of_the_mode_to_the_end():
+    from collections import Counter
+
+    from ptrain.training.approaches.few_shot import commonest_last
+
+    outputs = ["a", "b", "a", "c", "b", "b"]
+    mix = Counter(outputs)  # b is the commonest
+    assert commonest_last([0, 4, 2, 3], outputs, mix) == [0, 2, 3, 4]
+    assert commonest_last([0, 2, 4], outputs, mix) == [0, 2, 4]  # already last
+    assert commonest_last([0, 2, 3], outputs, mix) == [0, 2, 3]  # no b shown: order kept
 
 
 def test_few_shot_proposes_the_pool_with_per_call_selection(scripted):

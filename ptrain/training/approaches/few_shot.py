@@ -14,6 +14,12 @@ search decides on data which wins:
 * **similar** (proposed first): the whole pool goes into the prompt with ``example_selection``,
   so each call shows the k examples nearest its own inputs (``ptrain.llm.select``). On the
   example's intent router this took SmolLM2-135M from 0.4 (16 fixed examples) to 0.9.
+
+A fixed set always ends with an example of the pool's commonest label. Small models copy the
+label of the last example shown (the recency bias of Zhao et al., "Calibrate Before Use", 2021):
+on social_support, SmolLM2-135M given the same 8 examples answered the last one's label on 33-40
+of 40 test cases, so the order decides between 0.25 and 0.775 (the commonest label's rate).
+Ending on the prior's mode makes the bias the best single guess instead of a random one.
 """
 
 from __future__ import annotations
@@ -69,6 +75,20 @@ def _prior(order: list[int], outputs: list[str], k: int) -> list[int]:
     return [i for i in order if i in keep]
 
 
+def commonest_last(picked: list[int], outputs: list[str], mix: Counter[str]) -> list[int]:
+    """``picked`` with its last example of the pool's commonest label moved to the end."""
+    if not picked or not mix:
+        return picked
+    top = mix.most_common(1)[0][0]
+    at = next(
+        (j for j in range(len(picked) - 1, -1, -1) if outputs[picked[j]].strip().lower() == top),
+        None,
+    )
+    if at is None:
+        return picked
+    return picked[:at] + picked[at + 1 :] + [picked[at]]
+
+
 def sizes_for(n_labels: int, pool: int, n: int) -> list[int]:
     ks = [n_labels, 2 * n_labels, 3 * n_labels] if 3 <= n_labels <= 8 else [4, 8, 12]
     ks = sorted({min(k, pool, MAX_EXAMPLES) for k in ks if k > 0})
@@ -78,11 +98,17 @@ def sizes_for(n_labels: int, pool: int, n: int) -> list[int]:
 def example_sets(
     order: list[int], outputs: list[str], n: int, pool: int
 ) -> list[tuple[str, int, list[int]]]:
-    """(kind, k, picked indices): balanced and label-prior sets, interleaved, distinct."""
-    labels = {o.strip().lower() for o in outputs}
-    bal = [("balanced", k, _balanced(order, outputs, k)) for k in sizes_for(len(labels), pool, n)]
+    """(kind, k, picked indices): balanced and label-prior sets, interleaved, distinct, each
+    ending with an example of the commonest label (see the module's docstring)."""
+    mix = Counter(o.strip().lower() for o in outputs)
+    bal = [
+        ("balanced", k, commonest_last(_balanced(order, outputs, k), outputs, mix))
+        for k in sizes_for(len(mix), pool, n)
+    ]
     pri_ks = sorted({min(k, pool, MAX_EXAMPLES) for k in (8, MAX_EXAMPLES)})[:n]
-    pri = [("label prior", k, _prior(order, outputs, k)) for k in pri_ks]
+    pri = [
+        ("label prior", k, commonest_last(_prior(order, outputs, k), outputs, mix)) for k in pri_ks
+    ]
     out, seen = [], set()
     for i in range(max(len(bal), len(pri))):
         for group in (bal, pri):
