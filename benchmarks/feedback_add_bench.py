@@ -4,7 +4,7 @@
 
 Makes a small prompt repo (``ptrain init``, one prompt created and deployed to production) in a
 temporary directory, then runs, interleaved so machine load hits both alike, the console script
-with ``PYTHONPATH`` pointed at each checkout (``--before``, e.g. an export of main, and
+(each checkout's own entry point, see ``script``) with ``PYTHONPATH`` pointed at each checkout (``--before``, e.g. an export of main, and
 ``--after``, default this one):
 
 * ``ptrain feedback add support/triage --rating 0.9 -m fine`` (the command under test);
@@ -42,24 +42,36 @@ def _env(checkout: Path) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(checkout)}
 
 
-def _run(exe: str, checkout: Path, args: list[str], cwd: Path) -> tuple[float, float]:
+def script(checkout: Path) -> list[str]:
+    """What the console script of ``checkout`` runs: its ``[project.scripts] ptrain`` entry
+    point (``ptrain.cli.main:run`` before the fast entry, ``ptrain.cli.entry:run`` after), as
+    ``python -c`` does it, so each side is timed with its own entry point."""
+    import tomllib
+
+    target = tomllib.loads((checkout / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, func = target["ptrain"].partition(":")
+    code = f"import sys; from {module} import {func}; sys.argv[0] = 'ptrain'; sys.exit({func}())"
+    return [sys.executable, "-c", code]
+
+
+def _run(exe: list[str], checkout: Path, args: list[str], cwd: Path) -> tuple[float, float]:
     """(wall, cpu) seconds of one fresh process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run([exe, *args], cwd=cwd, env=_env(checkout), check=True, capture_output=True)
+    subprocess.run([*exe, *args], cwd=cwd, env=_env(checkout), check=True, capture_output=True)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
 
 
-def make_repo(exe: str, checkout: Path, root: Path) -> None:
+def make_repo(exe: list[str], checkout: Path, root: Path) -> None:
     for args in (
         ["init", "."],
         ["prompt", "create", "support/triage", "--template", "Classify: {message}"],
         ["prompt", "deploy", "support/triage", "1", "--env", "production"],
     ):
-        subprocess.run([exe, *args], cwd=root, env=_env(checkout), check=True, capture_output=True)
+        subprocess.run([*exe, *args], cwd=root, env=_env(checkout), check=True, capture_output=True)
 
 
 def main() -> int:
@@ -68,7 +80,6 @@ def main() -> int:
     ap.add_argument("--after", type=Path, default=HERE.parent)
     ap.add_argument("--runs", type=int, default=21)
     args = ap.parse_args()
-    exe = str(Path(sys.executable).with_name("ptrain"))
     sides = [("after", args.after.resolve())]
     if args.before is not None:
         sides.insert(0, ("before", args.before.resolve()))
@@ -77,15 +88,16 @@ def main() -> int:
         subprocess.run(["git", "init", "-q", "."], cwd=root, check=True)
         for key, value in (("user.name", "Bench"), ("user.email", "bench@example.com")):
             subprocess.run(["git", "config", key, value], cwd=root, check=True)
-        make_repo(exe, args.after.resolve(), root)
+        make_repo(script(args.after.resolve()), args.after.resolve(), root)
         times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for _label, cmd in COMMANDS:
             for _side, checkout in sides:  # warm the OS caches and .pyc files of both
-                _run(exe, checkout, cmd, root)
+                _run(script(checkout), checkout, cmd, root)
         for _ in range(args.runs):
             for label, cmd in COMMANDS:
                 for side, checkout in sides:
-                    times.setdefault((label, side), []).append(_run(exe, checkout, cmd, root))
+                    run = _run(script(checkout), checkout, cmd, root)
+                    times.setdefault((label, side), []).append(run)
     print(f"{args.runs} interleaved runs each, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.1f}; medians")  # fmt: skip
     print()

@@ -71,7 +71,8 @@ def test_few_shot_proposes_balanced_and_label_prior_sets(scripted):
     pool += [_good(30 + i, f"cannot sign in {i}", "login") for i in range(3)]
     cands = FewShot().propose(_ctx(pool), 3)
     kinds = {c.label.split(" k=")[0] for c in cands}
-    assert kinds == {"few_shot balanced", "few_shot label prior", "few_shot similar"}
+    assert kinds == {"few_shot balanced", "few_shot label prior", "few_shot similar",
+                     "few_shot commonest label"}  # fmt: skip
     for c in cands:
         if "similar" in c.label:
             continue
@@ -79,11 +80,23 @@ def test_few_shot_proposes_balanced_and_label_prior_sets(scripted):
         assert set(mix) <= set(LABELS)
         # small models copy the last example's label: every fixed set ends on the commonest
         assert checked(c.text).examples[-1].output == "billing", c.label
-        if "balanced" in c.label:
+        if "commonest" in c.label:  # billing holds 12 of 18: its examples alone
+            assert mix == Counter({"billing": 8}), mix
+        elif "balanced" in c.label:
             assert max(mix.values()) - min(mix.values()) <= 1, mix
         else:  # follows the pool's mix: billing dominates
             assert mix["billing"] > mix["shipping"] + mix["login"], mix
     assert all(c.feedback_ids for c in cands)
+
+
+def test_few_shot_proposes_no_commonest_label_set_without_a_dominant_label(scripted):
+    from ptrain.training.approaches.few_shot import FewShot
+
+    pool = [_good(i, f"bill issue {i}", "billing") for i in range(5)]
+    pool += [_good(20 + i, f"parcel {i} late", "shipping") for i in range(4)]
+    pool += [_good(30 + i, f"cannot sign in {i}", "login") for i in range(4)]
+    labels = [c.label for c in FewShot().propose(_ctx(pool), 3)]
+    assert labels and not [lab for lab in labels if "commonest" in lab], labels
 
 
 def test_commonest_last_moves_one_example_of_the_mode_to_the_end():

@@ -5,15 +5,20 @@ build-split eval cases that have an expected output. Where the suite declares la
 already the canonical labels (data preparation maps "The intent is X." to ``X`` and drops answers
 naming no label). Inputs are embedded (the configured embedder; FAISS for search) and ordered by
 maximal marginal relevance against the centroid of the production traffic — relevant to what
-users send, diverse among themselves. Two kinds of sets are proposed at several sizes, and the
-search decides on data which wins:
+users send, diverse among themselves. Sets of four kinds are proposed, and the search decides on
+data which wins:
 
+* **similar** (proposed first): the whole pool goes into the prompt with ``example_selection``,
+  so each call shows the k examples nearest its own inputs (``ptrain.llm.select``). On the
+  example's intent router this took SmolLM2-135M from 0.4 (16 fixed examples) to 0.9;
 * **balanced**: round-robin over the labels, so a classifier sees every label;
 * **label prior**: each label in proportion to how often it occurs in the pool (the real mix), so
   a task where one label dominates is not taught that every label is equally likely;
-* **similar** (proposed first): the whole pool goes into the prompt with ``example_selection``,
-  so each call shows the k examples nearest its own inputs (``ptrain.llm.select``). On the
-  example's intent router this took SmolLM2-135M from 0.4 (16 fixed examples) to 0.9.
+* **commonest label**: where one label holds at least half of the pool, a set of its examples
+  alone. On a model that cannot tell the labels apart this is "always answer the commonest
+  label" written as a prompt: the majority-class rate, which a trained classifier should not
+  fall below. It wins only when nothing scores higher on the selection cases, and its rationale
+  says what it is.
 
 A fixed set always ends with an example of the pool's commonest label. Small models copy the
 label of the last example shown (the recency bias of Zhao et al., "Calibrate Before Use", 2021):
@@ -33,6 +38,7 @@ from ptrain.training.edits import with_examples
 MAX_EXAMPLES = 16
 MAX_POOL = 200  # examples kept for per-call selection (the prompt file stays reviewable)
 SIMILAR_KS = (4, 8)
+MODE_SHARE = 0.5  # a label this common in the pool also gets a set of its examples alone
 
 
 def _dedupe(items: list[Interaction], existing: set[str]) -> list[Interaction]:
@@ -115,6 +121,11 @@ def example_sets(
             if i < len(group) and tuple(sorted(group[i][2])) not in seen:
                 seen.add(tuple(sorted(group[i][2])))
                 out.append(group[i])
+    top, count = mix.most_common(1)[0] if mix else ("", 0)
+    if len(mix) > 1 and count >= MODE_SHARE * len(outputs):
+        only = [i for i in order if outputs[i].strip().lower() == top][: min(8, MAX_EXAMPLES)]
+        if tuple(sorted(only)) not in seen:
+            out.append(("commonest label", len(only), only))
     return out
 
 
@@ -152,10 +163,13 @@ class FewShot:
             examples += [{"inputs": c.inputs, "output": (c.output or "").strip()} for c in chosen]
             text = with_examples(ctx.text, examples)
             shown = Counter((c.output or "").strip().lower() for c in chosen)
-            how = (
-                f"balanced over {len(shown)} labels"
-                if kind == "balanced"
-                else f"following the label mix of the pool ({mix_text})"
+            how = {
+                "balanced": f"balanced over {len(shown)} labels",
+                "label prior": f"following the label mix of the pool ({mix_text})",
+            }.get(
+                kind,
+                f"all of the pool's commonest label ({mix_text}): the label prior at its "
+                "sharpest, the floor a classifier should beat",
             )
             out.append(
                 Candidate(
