@@ -280,3 +280,20 @@ def test_a_candidate_cut_by_the_race_says_why():
     assert len(cut) == 2 and all("1.00, not in the best third" in e.status for e in cut)
     low = [e for e in new if e.digest not in good]
     assert all("0.00, not above" in e.status for e in low), [e.status for e in low]
+
+
+def test_ranking_weighs_a_score_by_how_many_cases_it_rests_on():
+    """A per-call pool carries most selection cases as examples and is scored on the rest:
+    16 of 20 must not outrank 38 of 48 (the social_support run: that pick scored 0.45 on the
+    confirmation cases, the other would have scored the majority rate)."""
+    from ptrain.training.search import Entry, SearchLog, lower_bound
+
+    def entry(name: str, passed: int, n: int) -> Entry:
+        scores = {f"c{i}": i < passed for i in range(n)}
+        return Entry(name, f"# {name}\n", None, 1, scores=scores, full=True)
+
+    pool, fixed, sure = entry("pool", 16, 20), entry("fixed", 38, 48), entry("sure", 19, 20)
+    log = SearchLog(base=entry("base", 0, 48), entries=[pool, fixed, sure])
+    assert pool.score is not None and fixed.score is not None and pool.score > fixed.score
+    assert lower_bound(pool) < lower_bound(fixed)
+    assert [e.digest for e in log.ranked()] == ["sure", "fixed", "pool"]
