@@ -14,8 +14,8 @@ data which wins:
 * **balanced**: round-robin over the labels, so a classifier sees every label;
 * **label prior**: each label in proportion to how often it occurs in the pool (the real mix), so
   a task where one label dominates is not taught that every label is equally likely;
-* **commonest label**: where one label holds at least half of the pool, a set of its examples
-  alone. On a model that cannot tell the labels apart this is "always answer the commonest
+* **commonest label**: where one label is at least twice as common in the pool as the next, a
+  set of its examples alone. On a model that cannot tell the labels apart this is "always answer the commonest
   label" written as a prompt: the majority-class rate, which a trained classifier should not
   fall below. It wins only when nothing scores higher on the selection cases, and its rationale
   says what it is.
@@ -38,7 +38,7 @@ from ptrain.training.edits import with_examples
 MAX_EXAMPLES = 16
 MAX_POOL = 200  # examples kept for per-call selection (the prompt file stays reviewable)
 SIMILAR_KS = (4, 8)
-MODE_SHARE = 0.5  # a label this common in the pool also gets a set of its examples alone
+MODE_LEAD = 2.0  # a label this many times as common as the next gets a set of its own
 
 
 def _dedupe(items: list[Interaction], existing: set[str]) -> list[Interaction]:
@@ -121,8 +121,9 @@ def example_sets(
             if i < len(group) and tuple(sorted(group[i][2])) not in seen:
                 seen.add(tuple(sorted(group[i][2])))
                 out.append(group[i])
-    top, count = mix.most_common(1)[0] if mix else ("", 0)
-    if len(mix) > 1 and count >= MODE_SHARE * len(outputs):
+    ranks = mix.most_common(2)
+    if len(ranks) == 2 and ranks[0][1] >= MODE_LEAD * ranks[1][1]:
+        top = ranks[0][0]
         only = [i for i in order if outputs[i].strip().lower() == top][: min(8, MAX_EXAMPLES)]
         if tuple(sorted(only)) not in seen:
             out.append(("commonest label", len(only), only))
