@@ -7,7 +7,7 @@ recognises a plain ``ptrain [-C PATH] feedback add NAME [options]`` and calls th
 the typer command calls (``ptrain.cli.feedback_add.add``). Anything else — ``--help``, an
 unknown, misspelt or repeated option, a missing value, a value that looks like an option, a
 rating that is not a number, a second positional — goes to the full CLI, so help and usage
-errors read exactly as they always did. ``tests/cli/test_fast_entry.py`` runs both paths side by
+errors read exactly as they always did. ``tests/feedback/test_fast_entry.py`` runs both paths side by
 side.
 """
 
@@ -18,8 +18,7 @@ import sys
 from typing import Any
 
 from ptrain.cli import state
-from ptrain.cli.output import error_line
-from ptrain.errors import PtrainError
+from ptrain.cli.output import HANDLED, exit_code_for
 
 # option -> (keyword of feedback_add.add, takes a value); --metric may repeat
 _OPTIONS: dict[str, tuple[str, bool]] = {
@@ -119,14 +118,8 @@ def _fast_add(repo: str | None, args: dict[str, Any]) -> None:
 
         name = args.pop("name")
         add(name, **args)
-    except PtrainError as exc:
-        error_line(exc.message, exc.hint)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+    except HANDLED as exc:
+        sys.exit(exit_code_for(exc))
     sys.stdout.flush()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -12,7 +11,7 @@ import typer.main
 from typer.core import TyperGroup
 
 from ptrain.cli import doctor, repo_cmds, review, state, ui
-from ptrain.cli.output import error_line
+from ptrain.cli.output import HANDLED, exit_code_for
 from ptrain.errors import PtrainError
 from ptrain.suggest import closest
 
@@ -116,16 +115,8 @@ class _Root(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except PtrainError as exc:
-            error_line(exc.message, exc.hint)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            # the reader closed the pipe (`ptrain prompt show X | head -1`): its choice, not an
-            # error — stop quietly with 0 (as ripgrep does), so `set -o pipefail` scripts pass
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(0) from None
+        except HANDLED as exc:
+            raise typer.Exit(exit_code_for(exc)) from None
 
 
 app = typer.Typer(
@@ -165,5 +156,4 @@ def run() -> None:
     try:
         app()
     except PtrainError as exc:  # raised outside a command (e.g. while parsing)
-        error_line(exc.message, exc.hint)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code_for(exc))

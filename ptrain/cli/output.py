@@ -8,6 +8,8 @@ import re
 import sys
 from typing import Any
 
+from ptrain.errors import PtrainError
+
 _console = None
 _err = None
 
@@ -180,3 +182,20 @@ def error_line(message: str, hint: str | None) -> None:
     if hint:
         text += f" [dim]— {escape(hint)}[/dim]"
     err_console().print(text)
+
+
+# what a command may raise that the CLI answers itself, with an exit code (``exit_code_for``)
+HANDLED = (PtrainError, KeyboardInterrupt, BrokenPipeError)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The CLI's answer to one of ``HANDLED``: a PtrainError is one red line and its exit code;
+    Ctrl-C is 130; a closed pipe (`ptrain prompt show X | head -1`) is the reader's choice, not
+    an error: stop quietly with 0 (as ripgrep does), so `set -o pipefail` scripts pass."""
+    if isinstance(exc, PtrainError):
+        error_line(exc.message, exc.hint)
+        return exc.exit_code
+    if isinstance(exc, BrokenPipeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return 130

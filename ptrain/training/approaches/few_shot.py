@@ -15,9 +15,9 @@ data which wins:
 * **label prior**: each label in proportion to how often it occurs in the pool (the real mix), so
   a task where one label dominates is not taught that every label is equally likely;
 * **commonest label**: where one label is at least twice as common in the pool as the next, a
-  set of its examples alone. On a model that cannot tell the labels apart this is "always answer the commonest
-  label" written as a prompt: the majority-class rate, which a trained classifier should not
-  fall below. It wins only when nothing scores higher on the selection cases, and its rationale
+  set of its examples alone. On a model that cannot tell the labels apart this is "always
+  answer the commonest label" written as a prompt: the majority-class rate, which a trained
+  classifier should not fall below. It wins only when nothing scores higher on the selection cases, and its rationale
   says what it is.
 
 A fixed set always ends with an example of the pool's commonest label. Small models copy the
@@ -39,6 +39,7 @@ MAX_EXAMPLES = 16
 MAX_POOL = 200  # examples kept for per-call selection (the prompt file stays reviewable)
 SIMILAR_KS = (4, 8)
 MODE_LEAD = 2.0  # a label this many times as common as the next gets a set of its own
+COMMONEST_K = 8  # the size of that set
 
 
 def _dedupe(items: list[Interaction], existing: set[str]) -> list[Interaction]:
@@ -124,7 +125,7 @@ def example_sets(
     ranks = mix.most_common(2)
     if len(ranks) == 2 and ranks[0][1] >= MODE_LEAD * ranks[1][1]:
         top = ranks[0][0]
-        only = [i for i in order if outputs[i].strip().lower() == top][: min(8, MAX_EXAMPLES)]
+        only = [i for i in order if outputs[i].strip().lower() == top][:COMMONEST_K]
         if tuple(sorted(only)) not in seen:
             out.append(("commonest label", len(only), only))
     return out
