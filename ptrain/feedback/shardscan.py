@@ -46,26 +46,32 @@ def columns_sql(names: tuple[str, ...] | list[str]) -> str:
 
 
 def read_json_sql(
-    names: tuple[str, ...] | list[str], max_record_bytes: int = 1 << 20, ignore_errors: bool = True
+    names: tuple[str, ...] | list[str],
+    max_record_bytes: int = 1 << 20,
+    ignore_errors: bool = True,
+    filename: bool = True,
 ) -> str:
-    """``read_json`` over the list parameter ``$files`` with the declared columns. DuckDB's
+    """``read_json`` over the list parameter ``$files`` with the declared columns (and the
+    ``filename`` column; ``file_index``, the position in ``$files``, is always there). DuckDB's
     buffers scale with ``maximum_object_size``: it follows the record size limit."""
     size = max(16 << 20, max_record_bytes + 4096)
     return (
         f"read_json($files, format = 'newline_delimited', columns = {columns_sql(names)}, "
-        f"ignore_errors = {str(ignore_errors).lower()}, filename = true, "
+        f"ignore_errors = {str(ignore_errors).lower()}, filename = {str(filename).lower()}, "
         f"maximum_object_size = {size})"
     )
 
 
-# Pass 1 folds 1M rows into a few thousand per-file groups (no join on the big side); pass 2
-# maps files to shards and checks each group's prompt against its shard's, on the small side.
+# Pass 1 folds 1M rows into a few thousand per-file groups (no join on the big side; keyed by
+# ``file_index``, the position in ``$files``, so a torn tail's copy maps to its shard as is);
+# pass 2 maps files to shards and checks each group's prompt against its shard's, on the small
+# side.
 _ROW_OK = (
     f"r.schema_version = 1 AND r.ts IS NOT NULL AND r.kind IN ({_KINDS_SQL})"
     " AND (r.kind <> 'rating' OR r.rating IS NOT NULL)"
 )
 _GROUPS_SQL = f"""
-SELECT r.filename AS file, r.prompt AS prompt, r.version AS version, r.env AS env,
+SELECT r.file_index AS file, r.prompt AS prompt, r.version AS version, r.env AS env,
        r.variant AS variant, coalesce({_ROW_OK}, false) AS ok,
        max(r.version_number) AS version_number, count(*) AS n,
        count_if(r.kind = 'success') AS successes, count_if(r.kind = 'error') AS errors,
@@ -80,10 +86,10 @@ FROM {{read_json}} r
 GROUP BY ALL
 """
 _TO_SHARDS_SQL = """
-SELECT g.shard, split_part(g.shard, '/', -2) AS day, g.prompt, g.version, g.env, g.variant,
-       (g.ok AND g.prompt IS NOT DISTINCT FROM regexp_replace(g.shard, '/[^/]+/[^/]+$', '')) AS ok,
-       g.* EXCLUDE (shard, prompt, version, env, variant, ok)
-FROM (SELECT substr(file, $plen) AS shard, * EXCLUDE (file) FROM raw_groups) g
+SELECT m.rel AS shard, m.day, g.prompt, g.version, g.env, g.variant,
+       (g.ok AND g.prompt IS NOT DISTINCT FROM m.sprompt) AS ok,
+       g.* EXCLUDE (file, prompt, version, env, variant, ok)
+FROM {raw} g JOIN {raw}_files m ON g.file = m.i
 """
 
 
@@ -178,11 +184,6 @@ class ShardFiles:
     def names(self) -> list[str]:
         return [r[0] for r in self.rows]
 
-    def copies(self) -> dict[str, str]:
-        """Torn-tail copies -> the shard path they stand for."""
-        base = str(self.store.shards)
-        return {r[0]: f"{base}/{r[1]}" for r in self.rows if r[0] != f"{base}/{r[1]}"}
-
     def close(self) -> None:
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -203,18 +204,21 @@ def _bad_line_warnings(store: Store, rel: str, prompt: str) -> list[str]:
     return out or [f"{rel}: a line has a field of the wrong type; that field was left out"]
 
 
-def _scan_groups(con: Any, params: dict[str, Any], max_bytes: int, since: str | None) -> None:
-    """``raw_groups`` from the files. First without ``ignore_errors`` (it makes DuckDB's JSON
-    scan ~15% slower); a shard with a malformed line or a value of the wrong type fails that
+def _scan_groups(
+    con: Any, raw: str, params: dict[str, Any], max_bytes: int, since: str | None
+) -> None:
+    """Table ``raw`` (per-file groups) from the files. First without ``ignore_errors`` (it makes
+    DuckDB's JSON scan ~15% slower); a shard with a malformed line or a value of the wrong type fails that
     scan, and the files are read again with it, which is the result either way."""
     import duckdb
 
     for ignore in (False, True):
         sql = _GROUPS_SQL.replace("{where}", "WHERE r.ts >= $since" if since else "").replace(
-            "{read_json}", read_json_sql(SUMMARY_COLUMNS, max_bytes, ignore_errors=ignore)
+            "{read_json}",
+            read_json_sql(SUMMARY_COLUMNS, max_bytes, ignore_errors=ignore, filename=False),
         )
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE raw_groups AS {sql}", params)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {sql}", params)
             return
         except duckdb.Error:
             if ignore:
@@ -224,29 +228,34 @@ def _scan_groups(con: Any, params: dict[str, Any], max_bytes: int, since: str | 
 def load_groups(
     con: Any, store: Store, items: list[Shard], table: str, since: str | None = None
 ) -> list[str]:
-    """Fold ``items`` into ``table`` (created) as per-shard groups; returns the warnings."""
+    """Fold ``items`` into ``table`` (a temp view, read-only) as per-shard groups; returns the
+    warnings. The view maps the scan's per-file groups to shards on the fly: materialising
+    them again would copy every latency list (~25 ms at 1M records, on every cold summary)."""
     if not items:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} {_EMPTY_GROUPS}")
         return []
+    raw = f"raw_{table}"
     files = ShardFiles(store, items)
     try:
-        names = files.names()
-        params: dict[str, Any] = {"files": names}
+        params: dict[str, Any] = {"files": files.names()}
         if since:
             params["since"] = since
-        _scan_groups(con, params, store.config.limits.max_record_bytes, since)
-        for copy, real in files.copies().items():
-            con.execute("UPDATE raw_groups SET file = $r WHERE file = $c", {"r": real, "c": copy})
-        plen = len(str(store.shards)) + 2
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {_TO_SHARDS_SQL}", {"plen": plen})
-        con.execute("DROP TABLE raw_groups")
+        _scan_groups(con, raw, params, store.config.limits.max_record_bytes, since)
     finally:
         files.close()
+    con.execute(  # file_index -> the shard (a torn-tail copy stands for its shard)
+        f"CREATE OR REPLACE TEMP TABLE {raw}_files AS SELECT unnest(range(len($r)))::INTEGER AS i, "
+        "unnest($r::VARCHAR[]) AS rel, unnest($p::VARCHAR[]) AS sprompt, unnest($d::VARCHAR[]) AS day",
+        {"r": [r[1] for r in files.rows], "p": [r[2] for r in files.rows],
+         "d": [r[3] for r in files.rows]},
+    )  # fmt: skip
+    shards_sql = _TO_SHARDS_SQL.replace("{raw}", raw)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {table}_all AS {shards_sql}")
     warnings = files.warnings
     prompts = {r[1]: r[2] for r in files.rows}
-    for rel, _n in con.execute(
-        f"SELECT shard, sum(n) FROM {table} WHERE NOT ok GROUP BY shard ORDER BY shard"
+    for (rel,) in con.execute(
+        f"SELECT DISTINCT shard FROM {table}_all WHERE NOT ok ORDER BY shard"
     ).fetchall():
         warnings += _bad_line_warnings(store, rel, prompts[rel])
-    con.execute(f"DELETE FROM {table} WHERE NOT ok")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table}_all WHERE ok")
     return warnings
