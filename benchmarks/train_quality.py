@@ -888,6 +888,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--resume", action="store_true", help="skip ptrain cells already in --out")
     ap.add_argument("--plot", action="store_true", help="write the accuracy-vs-calls PNG of --out")
+    ap.add_argument(
+        "--plot-out",
+        default=str(HERE / "results" / "train_quality_acc_vs_calls.png"),
+        help="where --plot writes the PNG",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.test, args.val = 40, 40
@@ -895,7 +900,7 @@ def main(argv=None) -> int:
     if args.table or args.plot:
         rows = latest_rows(Path(args.out), *((40, 40) if args.quick else (None, None)))
         if args.plot:
-            print(plot(rows, HERE / "results" / "train_quality_acc_vs_calls.png"))
+            print(plot(rows, Path(args.plot_out)))
         print(table(rows))
         print(summary(rows, ref))
         return 0
