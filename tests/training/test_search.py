@@ -282,18 +282,39 @@ def test_a_candidate_cut_by_the_race_says_why():
     assert all("0.00, not above" in e.status for e in low), [e.status for e in low]
 
 
+def _entry(name: str, passed: dict[str, bool]):
+    from ptrain.training.search import Entry
+
+    return Entry(name, f"# {name}\n", None, 1, scores=passed, full=True)
+
+
+def _cases(prefix: str, n: int, passed: int) -> dict[str, bool]:
+    return {f"{prefix}{i}": i < passed for i in range(n)}
+
+
 def test_ranking_weighs_a_score_by_how_many_cases_it_rests_on():
-    """A per-call pool carries most selection cases as examples and is scored on the rest:
-    16 of 20 must not outrank 38 of 48 (the social_support run: that pick scored 0.45 on the
-    confirmation cases, the other would have scored the majority rate)."""
-    from ptrain.training.search import Entry, SearchLog, lower_bound
+    """Where two candidates share no case (or tie on the ones they share), the Wilson lower
+    bound decides: 16 of 20 must not outrank 38 of 48 (the social_support run: that pick scored
+    0.45 on the confirmation cases, the other would have scored the majority rate)."""
+    from ptrain.training.search import SearchLog, lower_bound
 
-    def entry(name: str, passed: int, n: int) -> Entry:
-        scores = {f"c{i}": i < passed for i in range(n)}
-        return Entry(name, f"# {name}\n", None, 1, scores=scores, full=True)
-
-    pool, fixed, sure = entry("pool", 16, 20), entry("fixed", 38, 48), entry("sure", 19, 20)
-    log = SearchLog(base=entry("base", 0, 48), entries=[pool, fixed, sure])
+    pool, fixed = _entry("pool", _cases("h", 20, 16)), _entry("fixed", _cases("b", 48, 38))
+    sure = _entry("sure", _cases("h", 20, 19))
+    log = SearchLog(base=_entry("base", _cases("b", 48, 0)), entries=[pool, fixed, sure])
     assert pool.score is not None and fixed.score is not None and pool.score > fixed.score
     assert lower_bound(pool) < lower_bound(fixed)
     assert [e.digest for e in log.ranked()] == ["sure", "fixed", "pool"]
+
+
+def test_ranking_compares_candidates_on_the_cases_both_were_scored_on():
+    """The Qwen intent run: a per-call pool, scored on the 21 held-out selection cases only,
+    passed 19; a fixed set scored on those and 25 build cases passed 39 of 46 but only 15 of
+    the 21 they share. Its Wilson bound is higher (easy build cases); head to head it loses."""
+    from ptrain.training.search import SearchLog, lower_bound
+
+    pool = _entry("pool", _cases("h", 21, 19))
+    fixed = _entry("fixed", {**_cases("h", 21, 15), **_cases("b", 25, 24)})
+    log = SearchLog(base=_entry("base", _cases("h", 21, 0)), entries=[fixed, pool])
+    assert (sum(fixed.scores.values()), len(fixed.scores)) == (39, 46)
+    assert lower_bound(pool) < lower_bound(fixed)
+    assert [e.digest for e in log.ranked()] == ["pool", "fixed"]
