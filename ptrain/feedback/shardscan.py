@@ -168,15 +168,17 @@ class ShardFiles:
         copy.write_bytes(data[:cut])
         return str(copy)
 
-    def register(self, con: Any) -> list[str]:
-        """The ``files`` table (file, rel, sprompt, day), for queries that join on files."""
+    def register(self, con: Any, table: str = "files") -> list[str]:
+        """``table`` (i, file, rel, sprompt, day), i being the position in ``$files`` (DuckDB's
+        ``file_index``), for queries that join on files; returns the file names."""
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE files (file VARCHAR, rel VARCHAR, sprompt VARCHAR, day VARCHAR)"
+            f"CREATE OR REPLACE TEMP TABLE {table} "
+            "(i INTEGER, file VARCHAR, rel VARCHAR, sprompt VARCHAR, day VARCHAR)"
         )
         if self.rows:  # one statement for all rows (executemany costs ~1 ms a row)
             con.execute(
-                "INSERT INTO files SELECT unnest($a::VARCHAR[]), unnest($b::VARCHAR[]), "
-                "unnest($c::VARCHAR[]), unnest($d::VARCHAR[])",
+                f"INSERT INTO {table} SELECT unnest(range(len($a)))::INTEGER, unnest($a::VARCHAR[]), "
+                "unnest($b::VARCHAR[]), unnest($c::VARCHAR[]), unnest($d::VARCHAR[])",
                 {k: [r[i] for r in self.rows] for i, k in enumerate("abcd")},
             )
         return self.names()
@@ -207,9 +209,9 @@ def _bad_line_warnings(store: Store, rel: str, prompt: str) -> list[str]:
 def _scan_groups(
     con: Any, raw: str, params: dict[str, Any], max_bytes: int, since: str | None
 ) -> None:
-    """Table ``raw`` (per-file groups) from the files. First without ``ignore_errors`` (it makes
-    DuckDB's JSON scan ~15% slower); a shard with a malformed line or a value of the wrong type fails that
-    scan, and the files are read again with it, which is the result either way."""
+    """Table ``raw`` (per-file groups) from the files. First without ``ignore_errors`` (it
+    makes DuckDB's JSON scan ~15% slower); a shard with a malformed line or a value of the wrong
+    type fails that scan, and the files are read again with it, which is the result either way."""
     import duckdb
 
     for ignore in (False, True):
@@ -241,14 +243,9 @@ def load_groups(
         if since:
             params["since"] = since
         _scan_groups(con, raw, params, store.config.limits.max_record_bytes, since)
+        files.register(con, f"{raw}_files")  # file_index -> shard (a torn tail's copy too)
     finally:
         files.close()
-    con.execute(  # file_index -> the shard (a torn-tail copy stands for its shard)
-        f"CREATE OR REPLACE TEMP TABLE {raw}_files AS SELECT unnest(range(len($r)))::INTEGER AS i, "
-        "unnest($r::VARCHAR[]) AS rel, unnest($p::VARCHAR[]) AS sprompt, unnest($d::VARCHAR[]) AS day",
-        {"r": [r[1] for r in files.rows], "p": [r[2] for r in files.rows],
-         "d": [r[3] for r in files.rows]},
-    )  # fmt: skip
     shards_sql = _TO_SHARDS_SQL.replace("{raw}", raw)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {table}_all AS {shards_sql}")
     warnings = files.warnings

@@ -17,8 +17,8 @@ data which wins:
 * **commonest label**: where one label is at least twice as common in the pool as the next, a
   set of its examples alone. On a model that cannot tell the labels apart this is "always
   answer the commonest label" written as a prompt: the majority-class rate, which a trained
-  classifier should not fall below. It wins only when nothing scores higher on the selection cases, and its rationale
-  says what it is.
+  classifier should not fall below. It wins only when nothing scores higher on the selection
+  cases, and its rationale says what it is.
 
 A fixed set always ends with an example of the pool's commonest label. Small models copy the
 label of the last example shown (the recency bias of Zhao et al., "Calibrate Before Use", 2021):
