@@ -4,9 +4,11 @@ Shards are read by DuckDB's ``read_json`` with a declared schema (``format =
 'newline_delimited'``, explicit columns: no type inference). A summary folds every shard into
 per-(shard, version, env, variant) groups - counts, sums, first/last time and the list of
 latencies (so percentiles stay exact) - cached in ``.ptrain/cache/feedback/groups.parquet``.
-``index.json`` next to it records each shard's (size, mtime, inode) and the last results: when
-nothing changed a summary is a handful of ``stat`` calls and no DuckDB at all; when a shard
-changed only that shard is read again.
+Env and variant are read only once a summary has asked for them (until then they are NULL in
+the groups): the first summary by env or variant reads every shard again, and the cache keeps
+them from then on. ``index.json`` next to it records each shard's (size, mtime, inode) and the
+last results: when nothing changed a summary is a handful of ``stat`` calls and no DuckDB at
+all; when a shard changed only that shard is read again.
 
 DuckDB's ``ignore_errors`` turns a malformed line into a row of NULLs; such rows (and records
 that are not schema_version 1 records of the shard's prompt) are left out and reported with
@@ -31,13 +33,13 @@ from typing import Any
 from ptrain.errors import PtrainError
 from ptrain.feedback.importing import recover
 from ptrain.feedback.reading import check_prompt, parse_since
-from ptrain.feedback.shardscan import cursor, duckdb_errors, load_groups
+from ptrain.feedback.shardscan import DIMENSIONS, cursor, duckdb_errors, load_groups
 from ptrain.feedback.store import Shard, Store, open_store, shards
 from ptrain.storage import jsonl
 
 SUMMARY_BY = ("prompt", "version", "env", "variant")
 COMPACTED_FILE = "_compacted.parquet"
-_FORMAT = 4
+_FORMAT = 5
 _MAX_RESULTS = 16
 
 
@@ -151,7 +153,9 @@ class Cache:
         self.store, self.enabled = store, enabled
         self.index_path = store.cache / "index.json"
         self.groups_path = store.cache / "groups.parquet"
-        self.doc: dict[str, Any] = {"format": _FORMAT, "shards": {}, "warnings": {}, "results": {}}
+        self.doc: dict[str, Any] = {
+            "format": _FORMAT, "dims": [], "shards": {}, "warnings": {}, "results": {}
+        }  # fmt: skip
         if enabled:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 doc = jsonl.loads(self.index_path.read_bytes())
@@ -200,6 +204,11 @@ def summarize(
     csig = _sig(os.stat(compacted)) if compacted is not None and compacted.exists() else None
     cache = Cache(store, use_cache)
     key = f"{prompt or '*'}|{by}|{since_ts or ''}"
+    # The groups split on the dimensions asked for so far: a summary by env or variant on a cache
+    # built without it reads every shard once more, with it (and from then on keeps it).
+    dims = tuple(d for d in DIMENSIONS if d in cache.doc["dims"] or d == by)
+    if list(dims) != cache.doc["dims"]:
+        cache.doc.update(dims=list(dims), shards={}, warnings={}, results={})
     known = cache.doc["shards"]
     changed = [sh for sh in items if known.get(sh.rel()) != sigs.get(sh.rel())]
     gone = [r for r in known if _in_scope(r, prompt) and r not in sigs]
@@ -210,14 +219,14 @@ def summarize(
         return Summary(by, hit["rows"], hit["warnings"], stats)
     with _cache_lock(store), duckdb_errors("feedback summary"):
         return _summarize_locked(
-            store, cache, prompt, items, changed, gone, since_ts, by, key, csig, stats
+            store, cache, prompt, items, changed, gone, since_ts, by, key, csig, stats, dims
         )
 
 
 def _summarize_locked(
     store: Store, cache: Cache, prompt: str | None, items: list[Shard], changed: list[Shard],
     gone: list[str], since_ts: str | None, by: str, key: str, csig: list[int] | None,
-    stats: ParseStats,
+    stats: ParseStats, dims: tuple[str, ...],
 ) -> Summary:  # fmt: skip
     con = cursor()
     try:
@@ -228,12 +237,12 @@ def _summarize_locked(
             drop = [sh.rel() for sh in changed] + gone
             if drop:
                 con.execute("DELETE FROM cached WHERE list_contains($d, shard)", {"d": drop})
-            new_warn = load_groups(con, store, changed, "delta")
+            new_warn = load_groups(con, store, changed, "delta", dims=dims)
             con.execute("INSERT INTO cached BY NAME SELECT * FROM delta")
         else:
             cache.doc["shards"], cache.doc["warnings"] = {}, {}
             changed = items
-            new_warn = load_groups(con, store, items, "cached")
+            new_warn = load_groups(con, store, items, "cached", dims=dims)
         if changed:
             stats.parsed = len(changed)
             stats.bytes_parsed = sum(
@@ -252,7 +261,7 @@ def _summarize_locked(
                 cache.doc["shards"][sh.rel()] = _sig(os.stat(sh.fspath))
         stats.cached = len(items) - len(changed)
         rels = [sh.rel() for sh in items]
-        source, warnings = _scoped_source(con, store, prompt, items, since_ts, rels)
+        source, warnings = _scoped_source(con, store, prompt, items, since_ts, rels, dims)
         warnings = [w for r in rels for w in cache.doc["warnings"].get(r, [])] + warnings
         rows = summary_rows(con, source, by)
         if changed or gone or cache.doc.get("compacted") != csig:
@@ -286,6 +295,7 @@ def _scoped_source(
     items: list[Shard],
     since_ts: str | None,
     rels: list[str],
+    dims: tuple[str, ...],
 ) -> tuple[str, list[str]]:
     """SQL for the groups in scope: cached shards (whole days after ``since``), the boundary
     day's shards read record by record, and the compacted groups of pruned shards."""
@@ -304,7 +314,7 @@ def _scoped_source(
         cond += " AND NOT list_contains($b, shard)".replace(
             "$b", "[" + ", ".join(f"'{_q(s.rel())}'" for s in boundary) + "]"
         )
-        load_groups(con, store, boundary, "edge", since=since_ts)
+        load_groups(con, store, boundary, "edge", since=since_ts, dims=dims)
         parts.append("SELECT * FROM edge")
     if store.is_repo and (store.shards / "_compacted.json").exists():
         warnings.append(

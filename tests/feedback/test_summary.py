@@ -95,6 +95,37 @@ def test_repeated_summary_reparses_nothing_and_an_append_only_the_tail(spool):
     assert fb.summarize(spool, use_cache=False).rows == s.rows
 
 
+def test_env_and_variant_are_read_once_asked_for_and_kept(spool):
+    for d in range(1, 4):
+        _seed(spool, day=f"2026-11-0{d}")
+    fb.record(spool, {"prompt": "support/triage", "kind": "success", "env": "staging",
+                      "ts": "2026-11-02T13:00:00Z"}, writer="w")  # fmt: skip
+    by_v = fb.summarize(spool, by="version")
+    assert by_v.stats.parsed == 6
+    # the cache was built without env: asking for it reads every shard once more ...
+    by_env = fb.summarize(spool, by="env")
+    assert by_env.stats.parsed == 6
+    assert _counts(by_env, "env") == {None: 39, "staging": 1}
+    # ... and keeps it: by version and by env again, then an append, read only what changed
+    assert fb.summarize(spool, by="version").stats.parsed == 0
+    assert fb.summarize(spool, by="version").rows == by_v.rows
+    fb.record(spool, {"prompt": "support/triage", "kind": "success", "env": "staging",
+                      "ts": "2026-11-03T13:00:00Z"}, writer="w")  # fmt: skip
+    again = fb.summarize(spool, by="env")
+    assert again.stats.parsed == 1
+    assert _counts(again, "env") == {None: 39, "staging": 2}
+    # variant was never asked for: the first summary by it reads everything, with env kept
+    by_variant = fb.summarize(spool, by="variant")
+    assert by_variant.stats.parsed == 6
+    assert _counts(by_variant, "variant") == {None: 35, "B": 6}
+    assert fb.summarize(spool, by="env").stats.parsed == 0
+    assert fb.summarize(spool, by="env").rows == again.rows
+
+
+def _counts(summary, key):
+    return {r[key]: r["count"] for r in summary.rows if r["prompt"] == "support/triage"}
+
+
 def test_summary_equals_duckdb_over_the_raw_files(spool):
     import duckdb
 
