@@ -148,19 +148,29 @@ def _cache_lock(store: Store) -> Any:
         os.close(fd)
 
 
+def _empty_doc(dims: tuple[str, ...]) -> dict[str, Any]:
+    return {"format": _FORMAT, "dims": list(dims), "shards": {}, "warnings": {}, "results": {}}
+
+
 class Cache:
     def __init__(self, store: Store, enabled: bool):
         self.store, self.enabled = store, enabled
         self.index_path = store.cache / "index.json"
         self.groups_path = store.cache / "groups.parquet"
-        self.doc: dict[str, Any] = {
-            "format": _FORMAT, "dims": [], "shards": {}, "warnings": {}, "results": {}
-        }  # fmt: skip
+        self.doc = _empty_doc(())
         if enabled:
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 doc = jsonl.loads(self.index_path.read_bytes())
                 if doc.get("format") == _FORMAT and self.groups_path.exists():
                     self.doc = doc
+
+    def split_on(self, by: str) -> tuple[str, ...]:
+        """The ``DIMENSIONS`` the groups split on: those asked for so far, and ``by``. A new one
+        empties the cache, so every shard is read once more (with it) and it is kept from then."""
+        dims = tuple(d for d in DIMENSIONS if d in self.doc["dims"] or d == by)
+        if list(dims) != self.doc["dims"]:
+            self.doc = _empty_doc(dims)
+        return dims
 
     def save(self) -> None:
         if self.enabled:
@@ -204,11 +214,7 @@ def summarize(
     csig = _sig(os.stat(compacted)) if compacted is not None and compacted.exists() else None
     cache = Cache(store, use_cache)
     key = f"{prompt or '*'}|{by}|{since_ts or ''}"
-    # The groups split on the dimensions asked for so far: a summary by env or variant on a cache
-    # built without it reads every shard once more, with it (and from then on keeps it).
-    dims = tuple(d for d in DIMENSIONS if d in cache.doc["dims"] or d == by)
-    if list(dims) != cache.doc["dims"]:
-        cache.doc.update(dims=list(dims), shards={}, warnings={}, results={})
+    dims = cache.split_on(by)
     known = cache.doc["shards"]
     changed = [sh for sh in items if known.get(sh.rel()) != sigs.get(sh.rel())]
     gone = [r for r in known if _in_scope(r, prompt) and r not in sigs]

@@ -226,8 +226,8 @@ def _scan_groups(
     type fails that scan, and the files are read again with it, which is the result either way."""
     import duckdb
 
+    names = [c for c in SUMMARY_COLUMNS if c not in DIMENSIONS or c in dims]
     for ignore in (False, True):
-        names = [c for c in SUMMARY_COLUMNS if c not in DIMENSIONS or c in dims]
         sql = (
             _GROUPS_SQL.replace("{where}", "WHERE r.ts >= $since" if since else "")
             .replace("{dims}", _dims_sql(dims))
@@ -253,8 +253,9 @@ def load_groups(
     dims: tuple[str, ...] = DIMENSIONS,
 ) -> list[str]:
     """Fold ``items`` into ``table`` (a temp view, read-only) as per-shard groups; returns the
-    warnings. ``dims``: the ``DIMENSIONS`` the groups split on; the others are NULL. The view maps the scan's per-file groups to shards on the fly: materialising
-    them again would copy every latency list (~25 ms at 1M records, on every cold summary)."""
+    warnings. ``dims``: the ``DIMENSIONS`` the groups split on; the others are NULL. The view
+    maps the scan's per-file groups to shards on the fly: materialising them again would copy
+    every latency list (~25 ms at 1M records, on every cold summary)."""
     if not items:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} {_EMPTY_GROUPS}")
         return []
