@@ -18,7 +18,7 @@ from ptrain import faults
 from ptrain.errors import PtrainError
 from ptrain.feedback.analytics import COMPACTED_FILE, _q, crc_of
 from ptrain.feedback.importing import import_lock, recover
-from ptrain.feedback.shardscan import cursor, load_groups
+from ptrain.feedback.shardscan import Session, load_groups
 from ptrain.feedback.store import open_store, shards
 from ptrain.storage import jsonl
 
@@ -60,7 +60,8 @@ def prune(
     target = store.shards / COMPACTED_FILE
     with import_lock(store):
         locks = []
-        con = cursor()
+        session = Session()
+        con = session.con
         try:
             for sh in old:  # hold every old shard's lock: nobody appends to what we fold in
                 cm = jsonl.locked_shard(sh.path)
@@ -73,10 +74,10 @@ def prune(
             if dry_run:
                 return report
             crcs = [(sh.rel(), crc_of(sh.path)) for sh in old]
-            con.execute("CREATE TEMP TABLE crcs (shard VARCHAR, crc BIGINT)")
+            con.execute("CREATE TABLE crcs (shard VARCHAR, crc BIGINT)")
             con.executemany("INSERT INTO crcs VALUES (?, ?)", crcs)
             con.execute(
-                "CREATE TEMP TABLE merged AS SELECT o.*, c.crc FROM old o JOIN crcs c USING (shard)"
+                "CREATE TABLE merged AS SELECT o.*, c.crc FROM old o JOIN crcs c USING (shard)"
             )
             if target.exists():  # keep earlier prunes' groups, minus any we just re-read
                 con.execute(
@@ -93,7 +94,7 @@ def prune(
             for sh in old:
                 jsonl.remove_quietly(sh.path)
         finally:
-            con.close()
+            session.close()
             for cm in reversed(locks):
                 cm.__exit__(None, None, None)
     for sh in old:

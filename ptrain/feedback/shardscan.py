@@ -11,6 +11,7 @@ incomplete is read from a copy of its complete lines, and the tail is reported.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -110,15 +111,34 @@ def connect() -> Any:
 
 
 _SHARED: list[Any] = []
+_SCHEMAS = itertools.count()
 
 
-def cursor() -> Any:
-    """A connection of its own (temp tables are per connection; close it when done) to one
-    in-memory database per process: starting DuckDB costs ~50 ms, a cursor ~1 ms. For
-    summaries and prune, which never change the database's settings."""
-    if not _SHARED:
-        _SHARED.append(connect())
-    return _SHARED[0].cursor()
+class Session:
+    """A connection to one in-memory database per process (starting DuckDB costs ~50 ms, a
+    cursor ~1 ms), working in a schema of its own: its tables are private to the session as temp
+    tables would be, yet ``other()`` connections see them, so two statements on the same data can
+    run at once (DuckDB writes a small parquet file on one thread). For summaries and prune,
+    which never change the database's settings. Close it when done: that drops the schema."""
+
+    def __init__(self) -> None:
+        if not _SHARED:
+            _SHARED.append(connect())
+        self.schema = f"s{os.getpid()}_{next(_SCHEMAS)}"
+        self.con = self.other(create=True)
+
+    def other(self, create: bool = False) -> Any:
+        con = _SHARED[0].cursor()
+        if create:
+            con.execute(f"CREATE SCHEMA {self.schema}")
+        con.execute(f"USE {self.schema}")
+        return con
+
+    def close(self) -> None:
+        try:
+            self.con.execute(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        finally:
+            self.con.close()
 
 
 @contextlib.contextmanager
@@ -171,11 +191,11 @@ class ShardFiles:
         copy.write_bytes(data[:cut])
         return str(copy)
 
-    def register(self, con: Any, table: str = "files") -> list[str]:
+    def register(self, con: Any, table: str = "files", temp: bool = True) -> list[str]:
         """``table`` (i, file, rel, sprompt, day), i being the position in ``$files`` (DuckDB's
         ``file_index``), for queries that join on files; returns the file names."""
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} "
+            f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {table} "
             "(i INTEGER, file VARCHAR, rel VARCHAR, sprompt VARCHAR, day VARCHAR)"
         )
         if self.rows:  # one statement for all rows (executemany costs ~1 ms a row)
@@ -237,7 +257,7 @@ def _scan_groups(
             )
         )
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {sql}", params)
+            con.execute(f"CREATE OR REPLACE TABLE {raw} AS {sql}", params)
             return
         except duckdb.Error:
             if ignore:
@@ -252,12 +272,12 @@ def load_groups(
     since: str | None = None,
     dims: tuple[str, ...] = DIMENSIONS,
 ) -> list[str]:
-    """Fold ``items`` into ``table`` (a temp view, read-only) as per-shard groups; returns the
+    """Fold ``items`` into ``table`` (a view in the session's schema) as per-shard groups; returns the
     warnings. ``dims``: the ``DIMENSIONS`` the groups split on; the others are NULL. The view
     maps the scan's per-file groups to shards on the fly: materialising them again would copy
     every latency list (~25 ms at 1M records, on every cold summary)."""
     if not items:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} {_EMPTY_GROUPS}")
+        con.execute(f"CREATE OR REPLACE TABLE {table} {_EMPTY_GROUPS}")
         return []
     raw = f"raw_{table}"
     files = ShardFiles(store, items)
@@ -266,16 +286,18 @@ def load_groups(
         if since:
             params["since"] = since
         _scan_groups(con, raw, params, store.config.limits.max_record_bytes, since, dims)
-        files.register(con, f"{raw}_files")  # file_index -> shard (a torn tail's copy too)
+        files.register(
+            con, f"{raw}_files", temp=False
+        )  # file_index -> shard (a torn tail's copy too)
     finally:
         files.close()
     shards_sql = _TO_SHARDS_SQL.replace("{raw}", raw)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {table}_all AS {shards_sql}")
+    con.execute(f"CREATE OR REPLACE VIEW {table}_all AS {shards_sql}")
     warnings = files.warnings
     prompts = {r[1]: r[2] for r in files.rows}
     for (rel,) in con.execute(
         f"SELECT DISTINCT shard FROM {table}_all WHERE NOT ok ORDER BY shard"
     ).fetchall():
         warnings += _bad_line_warnings(store, rel, prompts[rel])
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {table}_all WHERE ok")
+    con.execute(f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM {table}_all WHERE ok")
     return warnings

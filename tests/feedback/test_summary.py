@@ -216,3 +216,35 @@ def test_lost_aggregate_file_is_rebuilt_from_the_shards(spool):
     assert {r["prompt"]: r for r in s.rows}["support/triage"] == {r["prompt"]: r for r in expected}[
         "support/triage"
     ]
+
+
+def test_concurrent_summaries_in_one_process_keep_their_tables_apart(tmp_path):
+    """Sessions share one in-memory DuckDB: each works in a schema of its own (its groups, the
+    cache writer's second connection), dropped when it ends, so threads summarising different
+    stores at once never read each other's tables."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ptrain.feedback import shardscan
+
+    roots = []
+    for n in range(4):
+        root = tmp_path / f"s{n}"
+        for d in range(1, n + 2):
+            _seed(root, day=f"2026-11-0{d}")
+        roots.append(root)
+    expected = [fb.summarize(r, use_cache=False).rows for r in roots]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):  # cold (the cache written by the second connection), then warm
+            got = list(pool.map(lambda r: fb.summarize(r, by="prompt").rows, roots))
+            assert got == expected
+    counts = [{r["prompt"]: r["count"] for r in rows}["support/triage"] for rows in expected]
+    assert counts == [13, 26, 39, 52]
+    probe = shardscan.Session()
+    try:
+        left = probe.con.execute(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE $p",
+            {"p": f"s{os.getpid()}_%"},
+        ).fetchall()
+    finally:
+        probe.close()
+    assert left == [(probe.schema,)]  # only the session that asked
