@@ -373,13 +373,26 @@ def score(prompt, cases, llm) -> float:
 
 
 def run_ptrain(
-    task, model, data, approach, budget_calls, test_cases, test_llm, cache, draw=0, opt_model=None
+    task,
+    model,
+    data,
+    approach,
+    budget_calls,
+    test_cases,
+    test_llm,
+    cache,
+    draw=0,
+    opt_model=None,
+    sweep=False,
 ) -> dict:
+    """One ``ptrain train`` at ``budget_calls``; ``sweep``: a point of the accuracy-vs-calls
+    curve below the main budget (its own repository, and " @N" after the method's name)."""
     from ptrain.repo import PromptRepo
     from ptrain.training.run import train
 
     ColdBudget = install_cold_budget()
-    dest = DATA / (f"{task}-{model}-{approach}" + (f"-d{draw}" if draw else "")) / "repo"
+    tail = (f"-d{draw}" if draw else "") + (f"-b{budget_calls}" if sweep else "")
+    dest = DATA / f"{task}-{model}-{approach}{tail}" / "repo"
     build_repo(dest, task, model, data, budget_calls, cache, opt_model)
     repo = PromptRepo(dest)
     name = TASKS[task]["prompt"]
@@ -394,7 +407,8 @@ def run_ptrain(
         "task": task,
         "model": model,
         "method": f"ptrain {approach}"
-        + (f" (optimizer {opt_model})" if opt_model and opt_model != model else ""),
+        + (f" (optimizer {opt_model})" if opt_model and opt_model != model else "")
+        + (f" @{budget_calls}" if sweep else ""),
         "val": chosen.selection if chosen else res.baseline_selection,
         "confirm": conf,
         "base_val": res.baseline_selection,
@@ -405,6 +419,7 @@ def run_ptrain(
         "tokens": res.spend.get("tokens", 0),
         "real_calls": res.spend.get("calls", 0) - res.spend.get("cache_hits", 0),
         "wall_s": wall,
+        "budget": budget_calls,
         "budget_exhausted": res.budget_exhausted,
         "sizes": res.sizes,
         "rounds": len(res.search.rounds) if res.search else 0,
@@ -809,6 +824,13 @@ def latest_rows(path: Path, n_test: int | None = None, n_val: int | None = None)
     return [{**r, "wall_s": wall.get(k)} for k, r in rows.items()]
 
 
+def _plot_name(method: str) -> str:
+    """A method's legend name: without DSPy's adapter, with the sweep's " @N" kept."""
+    at = re.search(r" @\d+$", method)
+    bare = re.sub(r" \((chat|json)[^)]*\)$", "", method.removesuffix(at.group() if at else ""))
+    return bare + (at.group() if at else "")
+
+
 def plot(rows: list[dict], path: Path) -> Path:
     """Accuracy vs LM calls, one panel per (task, model): each method's draws and its median."""
     import matplotlib
@@ -820,23 +842,34 @@ def plot(rows: list[dict], path: Path) -> Path:
     fig, axes = plt.subplots(1, max(1, len(cells)), figsize=(4.2 * max(1, len(cells)), 4.2))
     axes = [axes] if len(cells) <= 1 else list(axes)
     names = sorted(
-        {
-            re.sub(r" \((chat|json)[^)]*\)$", "", r["method"])
-            for r in rows
-            if r.get("test") is not None
-        }
+        {re.sub(r" @\d+$", "", _plot_name(r["method"])) for r in rows if r.get("test") is not None}
     )
     color = {m: f"C{i % 10}" for i, m in enumerate(names)}  # one colour per method everywhere
     for ax, (task, model) in zip(axes, cells, strict=False):
         by: dict[str, list[dict]] = {}
         for r in rows:
             if (r["task"], r["model"]) == (task, model) and r.get("test") is not None:
-                by.setdefault(re.sub(r" \((chat|json)[^)]*\)$", "", r["method"]), []).append(r)
+                by.setdefault(_plot_name(r["method"]), []).append(r)
+        curves: dict[str, list[tuple]] = {}
         for method, rs in sorted(by.items()):
+            base = re.sub(r" @\d+$", "", method)
             xs = [r.get("calls") or 0 for r in rs]
             ys = [r["test"] for r in rs]
-            ax.plot(xs, ys, "o", alpha=0.35, color=color[method])
-            ax.plot([median(xs)], [median(ys)], "D", color=color[method], label=method, ms=8)
+            c = color[base]
+            ax.plot(xs, ys, "o", alpha=0.35, color=c)
+            main = base == method
+            ax.plot(
+                [median(xs)],
+                [median(ys)],
+                "D" if main else "d",
+                color=c,
+                label=method if main else None,
+                ms=8 if main else 6,
+            )
+            curves.setdefault(base, []).append((median(xs), median(ys)))
+        for base, pts in curves.items():  # a method run at several budgets: its curve
+            if len(pts) > 1:
+                ax.plot(*zip(*sorted(pts), strict=True), "-", color=color.get(base), alpha=0.7)
         ax.set_title(f"{task}\n{model}", fontsize=9)
         ax.set_xlabel("LM calls to train/compile")
         ax.set_ylabel("test accuracy")
@@ -887,6 +920,12 @@ def main(argv=None) -> int:
         help="stop a MIPROv2/GEPA compile after N seconds",
     )
     ap.add_argument("--resume", action="store_true", help="skip ptrain cells already in --out")
+    ap.add_argument(
+        "--sweep",
+        default="",
+        help="comma list of smaller call budgets to rerun ptrain's approaches and GEPA at, after "
+        "the main one: the accuracy-vs-calls curve (rows named 'METHOD @N')",
+    )
     ap.add_argument("--plot", action="store_true", help="write the accuracy-vs-calls PNG of --out")
     ap.add_argument(
         "--plot-out",
@@ -1005,33 +1044,40 @@ def run_cell(task: str, model: str, draw: int, args, out: Path, rows: list, done
         base["val"] = score(start_prompt, suite_of("val", data["val"]), test_llm)
         _write(out, base, rows, args, draw)
     _write(out, majority_row(task, model, data), rows, args, draw)
-    configs = [("ptrain", a) for a in args.approaches.split(",") if a]
-    configs += [("dspy", m) for m in args.dspy.split(",") if m]
+    configs = [("ptrain", a, args.budget) for a in args.approaches.split(",") if a]
+    configs += [("dspy", m, args.budget) for m in args.dspy.split(",") if m]
+    # the curve's points below the main budget, after it (so mostly served from the cache):
+    # ptrain's approaches and GEPA, the one DSPy optimizer that takes a call budget
+    for b in sorted({int(x) for x in args.sweep.split(",") if x} - {args.budget}):
+        configs += [(k, w, b) for k, w, _ in list(configs) if k == "ptrain" or w == "GEPA"]
     opt_model = args.optimizer_model or model
-    for kind, what in configs:
-        print(f"== {task} / draw {draw} / {model} / {kind} {what}", flush=True)
+    for kind, what, budget in configs:
+        sweep = budget != args.budget
+        at = f" @{budget}" if sweep else ""
+        print(f"== {task} / draw {draw} / {model} / {kind} {what}{at}", flush=True)
         t0 = time.perf_counter()
         try:
             if kind == "ptrain":
                 method = f"ptrain {what}" + (
                     f" (optimizer {opt_model})" if opt_model != model else ""
                 )
-                if (task, model, method, draw) in done:
+                if (task, model, method + at, draw) in done:
                     continue
                 row = run_ptrain(
                     task,
                     model,
                     data,
                     what,
-                    args.budget,
+                    budget,
                     test_cases,
                     test_llm,
                     cache,
                     draw,
                     opt_model,
+                    sweep,
                 )
             else:
-                if (task, model, dspy_name(what, args), draw) in done:
+                if (task, model, dspy_name(what, args) + at, draw) in done:
                     continue
                 capped = what.startswith(("MIPROv2", "GEPA"))
                 row = run_capped(
@@ -1041,18 +1087,20 @@ def run_cell(task: str, model: str, draw: int, args, out: Path, rows: list, done
                     model,
                     data,
                     what,
-                    args.budget,
+                    budget,
                     args.dspy_adapter,
                     args.dspy_candidates,
                     opt_model,
                 )
                 row.setdefault("method", dspy_name(what, args))
+                row["method"] += at
+                row["budget"] = budget
         except Exception as exc:  # report and go on: one broken config is a result too
             traceback.print_exc()
             row = {
                 "task": task,
                 "model": model,
-                "method": f"{kind} {what}",
+                "method": f"{kind} {what}{at}",
                 "wall_s": time.perf_counter() - t0,
                 "notes": [f"failed: {exc.__class__.__name__}: {str(exc)[:300]}"],
             }
