@@ -218,8 +218,12 @@ def train(
             rounds=rounds,
             seed=seed,
             progress=progress,
+            held_out=len(data.selection) - len(data.build_cases),
         )
         res.search = search.run(data.text)
+        if len(search.selection) < len(data.selection):  # a small budget: fewer cases scored
+            n, held = len(search.selection), search.held_out
+            res.sizes = {**res.sizes, "selection": n, "selection_held_out": held, "build": n - held}
         res.baseline_selection = res.search.base.score
         res.notes += res.search.notes + [n for r in res.search.rounds for n in r.notes]
         res.budget_exhausted = res.search.budget_stopped

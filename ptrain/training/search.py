@@ -11,8 +11,10 @@ Each round's new candidates race: all run on a minibatch of the selection cases;
 if they beat or tie the parent on that minibatch (a tie at zero does not count), run on the rest. Only fully scored candidates join the pool. Scores never use
 a case the candidate carries as an example. Before every evaluation the search checks that the
 budget still holds the calls reserved for confirmation; when it does not, the search stops and
-what it has is confirmed (anytime). All calls go through the response cache, so a re-run with the
-same data and seed costs no model calls.
+what it has is confirmed (anytime). A budget too small to score the current version and one
+candidate on every selection case scores them on a random part of the selection cases instead
+(held-out ones first), and says so. All calls go through the response cache, so a re-run with
+the same data and seed costs no model calls.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ PARENT_AWARE = ("reflective", "meta_prompt")  # operators worth calling again on
 MIN_RACE = 3  # fewer new candidates than this are scored in full directly
 CROSS_INSTR = 3  # instruction variants crossed with the 2 best example sets per round
 KEEP = 3  # racing: the best third of a round's candidates go on to the full selection set
+MIN_FIT = 6  # a budget that affords fewer selection cases than this does not search at all
 
 
 def _mean(xs: list[bool]) -> float:
@@ -186,8 +189,10 @@ class Search:
         rounds: int = 3,
         seed: int = 0,
         progress: Callable[[str, int, int], None] | None = None,
+        held_out: int = 0,
     ) -> None:
         self.ctx, self.operators, self.selection = ctx, operators, selection
+        self.held_out = held_out  # the last ``held_out`` selection cases are held-out ones
         self.task, self.store, self.budget, self.reserve = task, store, budget, reserve
         self.n, self.rounds, self.seed = candidates, rounds, seed
         self.tick = progress or (lambda *_: None)
@@ -318,6 +323,8 @@ class Search:
                 self._evaluate(e, mini)
                 e.minibatch = e.score
             new = [e for e in new if e.minibatch is not None]
+            if not new:  # the budget stopped the minibatch before any candidate ran
+                return
             bar = _mean([parent.scores[c.id] for c in mini if c.id in parent.scores])
             new.sort(key=lambda e: -(e.minibatch or 0.0))
             keep = max(1, math.ceil(len(new) / KEEP))
@@ -363,11 +370,39 @@ class Search:
         rng = random.Random(self.seed * 104729 + rnd)
         return rng.choices(front, weights=weights, k=1)[0]
 
+    def _fit_selection(self) -> None:
+        """A budget too small to score the current version and one candidate on every selection
+        case (after confirmation's reserve) would end the search before it starts. Score on as
+        many selection cases as leave room for the current version and three candidates
+        instead, held-out ones first (no candidate carries those as examples, so every
+        candidate is scored on the same cases); confirmation still uses unseen cases only."""
+        left = self.budget.remaining().get("calls")
+        n = len(self.selection)
+        if left is None or left - self.reserve >= 2 * n:
+            return
+        size = (left - self.reserve) // 4
+        if size < MIN_FIT or size >= n:
+            return
+        rng = random.Random(self.seed * 31337 + n)
+        held = self.selection[n - self.held_out :] if self.held_out else []
+        rest = self.selection[: n - self.held_out] if self.held_out else list(self.selection)
+        pick = rng.sample(held, min(size, len(held)))
+        pick += rng.sample(rest, size - len(pick))
+        self.selection = sorted(pick, key=self.selection.index)
+        self.held_out = min(size, len(held))
+        self.log.notes.append(
+            f"the budget leaves {left - self.reserve} calls for the search after confirmation's "
+            f"reserve, fewer than scoring the current version and one candidate on all {n} "
+            f"selection cases takes: scored on {size} of them ({self.held_out} held-out); raise "
+            "the budget for the full search"
+        )
+
     # -- the loop -------------------------------------------------------------------------
     def run(self, base_text: str) -> SearchLog:
         self.base = Entry(digest_of(base_text), base_text, None, 0, full=True)
         self.log = SearchLog(self.base)
         self.seen.add(self.base.digest)
+        self._fit_selection()
         try:
             self.tick("current version: selection", 0, 1)
             self._evaluate(self.base, self.selection)

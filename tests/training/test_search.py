@@ -141,6 +141,25 @@ def test_budget_stops_the_search_with_the_best_confirmed_so_far(train_repo):
     assert "rejected: None" not in res.report
 
 
+def test_a_budget_below_one_full_selection_still_searches_on_fewer_cases(train_repo):
+    register_scripted("clf", _only_shots_help)
+    data = prepare(train_repo, "support/route")
+    n, conf = len(data.selection), len(data.confirmation)
+    # the baseline's confirmation, the reserve for two confirmations and a little less than
+    # scoring the current version and one candidate on every selection case takes
+    spare = 2 * n - 6
+    calls = conf + 2 * conf + spare
+    res = train(train_repo, "support/route", "few_shot", budget=Budget(calls=calls))
+    assert res.spend["calls"] <= calls
+    assert res.proposed, res.notes  # a few_shot candidate, confirmed on the unseen cases
+    assert {c.id for c in res.best.result.cases} == {c.id for c in data.confirmation}
+    fitted = spare // 4
+    assert any(f"scored on {fitted} of them" in x for x in res.notes), res.notes
+    assert res.sizes["selection"] == fitted < n
+    msg = train_repo.git.out("log", "-1", "--format=%B", res.commit)
+    assert f"Selected on {fitted} cases" in msg  # the sizes said are the sizes used
+
+
 def test_a_winner_copying_feedback_text_is_flagged_and_not_auto_deployed(train_repo):
     from ptrain.feedback import record
     from ptrain.review.publish import pr_body
@@ -265,6 +284,20 @@ def test_a_tie_with_a_parent_perfect_on_the_minibatch_goes_on_a_tie_at_zero_does
     right["tie"] = False
     s._race(new, zero_parent, 2)
     assert not any(e.full for e in new)  # 0.00 = 0.00 is no reason to spend the full set
+
+
+def test_a_race_the_budget_stops_before_any_minibatch_scores_nothing_and_says_so():
+    from types import SimpleNamespace
+
+    from ptrain.training.search import Entry
+
+    s, cases = _race_search(lambda e: True)
+    s.budget = SimpleNamespace(remaining=lambda: {"calls": 10})  # < one full selection (24)
+    parent = Entry("parent", RACE_TEXT, None, 0, scores={c.id: False for c in cases}, full=True)
+    new = [Entry(d, RACE_TEXT + f"# {d}\n", None, 1) for d in ("a", "b", "c")]
+    s._race(new, parent, 1)
+    assert not any(e.scores for e in new)
+    assert all(e.status == "not scored: budget reached" for e in new)
 
 
 def test_a_candidate_cut_by_the_race_says_why():
