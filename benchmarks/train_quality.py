@@ -1048,8 +1048,9 @@ def run_cell(task: str, model: str, draw: int, args, out: Path, rows: list, done
     configs += [("dspy", m, args.budget) for m in args.dspy.split(",") if m]
     # the curve's points below the main budget, after it (so mostly served from the cache):
     # ptrain's approaches and GEPA, the one DSPy optimizer that takes a call budget
+    curve = [(k, w) for k, w, _ in configs if k == "ptrain" or w == "GEPA"]
     for b in sorted({int(x) for x in args.sweep.split(",") if x} - {args.budget}):
-        configs += [(k, w, b) for k, w, _ in list(configs) if k == "ptrain" or w == "GEPA"]
+        configs += [(k, w, b) for k, w in curve]
     opt_model = args.optimizer_model or model
     for kind, what, budget in configs:
         sweep = budget != args.budget
