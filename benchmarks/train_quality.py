@@ -386,7 +386,7 @@ def run_ptrain(
     sweep=False,
 ) -> dict:
     """One ``ptrain train`` at ``budget_calls``; ``sweep``: a point of the accuracy-vs-calls
-    curve below the main budget (its own repository, and " @N" after the method's name)."""
+    curve below the main budget, in a repository of its own."""
     from ptrain.repo import PromptRepo
     from ptrain.training.run import train
 
@@ -407,8 +407,7 @@ def run_ptrain(
         "task": task,
         "model": model,
         "method": f"ptrain {approach}"
-        + (f" (optimizer {opt_model})" if opt_model and opt_model != model else "")
-        + (f" @{budget_calls}" if sweep else ""),
+        + (f" (optimizer {opt_model})" if opt_model and opt_model != model else ""),
         "val": chosen.selection if chosen else res.baseline_selection,
         "confirm": conf,
         "base_val": res.baseline_selection,
@@ -419,7 +418,6 @@ def run_ptrain(
         "tokens": res.spend.get("tokens", 0),
         "real_calls": res.spend.get("calls", 0) - res.spend.get("cache_hits", 0),
         "wall_s": wall,
-        "budget": budget_calls,
         "budget_exhausted": res.budget_exhausted,
         "sizes": res.sizes,
         "rounds": len(res.search.rounds) if res.search else 0,
@@ -824,10 +822,13 @@ def latest_rows(path: Path, n_test: int | None = None, n_val: int | None = None)
     return [{**r, "wall_s": wall.get(k)} for k, r in rows.items()]
 
 
+_AT = re.compile(r" @\d+$")  # a sweep point's suffix: "METHOD @N"
+
+
 def _plot_name(method: str) -> str:
     """A method's legend name: without DSPy's adapter, with the sweep's " @N" kept."""
-    at = re.search(r" @\d+$", method)
-    bare = re.sub(r" \((chat|json)[^)]*\)$", "", method.removesuffix(at.group() if at else ""))
+    at = _AT.search(method)
+    bare = re.sub(r" \((chat|json)[^)]*\)$", "", _AT.sub("", method))
     return bare + (at.group() if at else "")
 
 
@@ -842,7 +843,7 @@ def plot(rows: list[dict], path: Path) -> Path:
     fig, axes = plt.subplots(1, max(1, len(cells)), figsize=(4.2 * max(1, len(cells)), 4.2))
     axes = [axes] if len(cells) <= 1 else list(axes)
     names = sorted(
-        {re.sub(r" @\d+$", "", _plot_name(r["method"])) for r in rows if r.get("test") is not None}
+        {_AT.sub("", _plot_name(r["method"])) for r in rows if r.get("test") is not None}
     )
     color = {m: f"C{i % 10}" for i, m in enumerate(names)}  # one colour per method everywhere
     for ax, (task, model) in zip(axes, cells, strict=False):
@@ -852,7 +853,7 @@ def plot(rows: list[dict], path: Path) -> Path:
                 by.setdefault(_plot_name(r["method"]), []).append(r)
         curves: dict[str, list[tuple]] = {}
         for method, rs in sorted(by.items()):
-            base = re.sub(r" @\d+$", "", method)
+            base = _AT.sub("", method)
             xs = [r.get("calls") or 0 for r in rs]
             ys = [r["test"] for r in rs]
             c = color[base]
@@ -869,7 +870,7 @@ def plot(rows: list[dict], path: Path) -> Path:
             curves.setdefault(base, []).append((median(xs), median(ys)))
         for base, pts in curves.items():  # a method run at several budgets: its curve
             if len(pts) > 1:
-                ax.plot(*zip(*sorted(pts), strict=True), "-", color=color.get(base), alpha=0.7)
+                ax.plot(*zip(*sorted(pts), strict=True), "-", color=color[base], alpha=0.7)
         ax.set_title(f"{task}\n{model}", fontsize=9)
         ax.set_xlabel("LM calls to train/compile")
         ax.set_ylabel("test accuracy")
@@ -1094,17 +1095,17 @@ def run_cell(task: str, model: str, draw: int, args, out: Path, rows: list, done
                     opt_model,
                 )
                 row.setdefault("method", dspy_name(what, args))
-                row["method"] += at
-                row["budget"] = budget
         except Exception as exc:  # report and go on: one broken config is a result too
             traceback.print_exc()
             row = {
                 "task": task,
                 "model": model,
-                "method": f"{kind} {what}{at}",
+                "method": f"{kind} {what}",
                 "wall_s": time.perf_counter() - t0,
                 "notes": [f"failed: {exc.__class__.__name__}: {str(exc)[:300]}"],
             }
+        row["method"] += at  # a sweep point: "METHOD @N"
+        row["budget"] = budget
         _write(out, row, rows, args, draw)
 
 

@@ -384,8 +384,7 @@ class Search:
         if size < MIN_FIT or size >= n:
             return
         rng = random.Random(self.seed * 31337 + n)
-        held = self.selection[n - self.held_out :] if self.held_out else []
-        rest = self.selection[: n - self.held_out] if self.held_out else list(self.selection)
+        held, rest = self.selection[n - self.held_out :], self.selection[: n - self.held_out]
         pick = rng.sample(held, min(size, len(held)))
         pick += rng.sample(rest, size - len(pick))
         self.selection = sorted(pick, key=self.selection.index)
